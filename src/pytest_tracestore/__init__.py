@@ -1,0 +1,29 @@
+"""pytest-tracestore: assert on OpenTelemetry traces in pytest.
+
+The storage and query core (``record``, ``query``, ``store``, ``serialize``,
+``processor``) imports no pytest; ``plugin`` holds every pytest hook.
+"""
+
+from __future__ import annotations
+
+from .processor import FileBasedSpanProcessor
+from .query import Query
+from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
+from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FileBasedSpanProcessor",
+    "FrozenAttributes",
+    "Query",
+    "Scope",
+    "ScopedTraceStore",
+    "SpanEvent",
+    "SpanLink",
+    "SpanRecord",
+    "TraceStore",
+    "TraceStoreWarning",
+    "__version__",
+]

@@ -1,0 +1,263 @@
+"""The pytest plugin: options, the TracerProvider set-up, fixtures and reporting.
+
+This is the only module that imports pytest.  ``pytest_configure`` builds one
+:class:`TraceStorePlugin` and registers it; every other hook is a method on it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Generator, Optional
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from .processor import FileBasedSpanProcessor
+from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore
+
+__all__ = ["TraceStorePlugin"]
+
+DEFAULT_MAX_SPANS = 1000
+_DEFAULT_FILE = "spans.jsonl"
+
+plugin_key = pytest.StashKey["TraceStorePlugin"]()
+test_store_key = pytest.StashKey[ScopedTraceStore]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tracestore", "OpenTelemetry trace assertions (pytest-tracestore)")
+    group.addoption(
+        "--trace-store-path",
+        dest="trace_store_path",
+        metavar="PATH",
+        default=None,
+        help="JSONL file that receives every finished span of the run "
+        "(default: .pytest_cache/d/tracestore/spans.jsonl). "
+        "Ini: trace_store_path.",
+    )
+    group.addoption(
+        "--trace-store-max-spans",
+        dest="trace_store_max_spans",
+        metavar="N",
+        default=None,
+        help=f"keep only the newest N spans in memory and in the file "
+        f"(default: {DEFAULT_MAX_SPANS}). Ini: trace_store_max_spans.",
+    )
+    parser.addini(
+        "trace_store_path",
+        help="JSONL file that receives every finished span of the run, "
+        "relative to the ini file's folder",
+        default="",
+    )
+    parser.addini(
+        "trace_store_max_spans",
+        help=f"keep only the newest N spans (default: {DEFAULT_MAX_SPANS})",
+        default=str(DEFAULT_MAX_SPANS),
+    )
+
+
+def _setting(config: pytest.Config, name: str) -> tuple[Optional[str], str]:
+    """Return ``(value, where)``: the flag wins over the ini key; ``where`` names the source."""
+    value = config.getoption(name)
+    if value is not None:
+        return str(value), "--" + name.replace("_", "-")
+    ini = config.getini(name)
+    return (str(ini) if ini not in (None, "") else None), f"{name} (ini)"
+
+
+def _read_max_spans(config: pytest.Config) -> int:
+    value, where = _setting(config, "trace_store_max_spans")
+    if value is None:
+        return DEFAULT_MAX_SPANS
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise pytest.UsageError(
+            f"{where}: expected a whole number of spans, got {value!r}"
+        ) from None
+    if number < 1:
+        raise pytest.UsageError(f"{where}: must be at least 1, got {number}")
+    return number
+
+
+def _default_path(config: pytest.Config) -> Path:
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return cache.mkdir("tracestore") / _DEFAULT_FILE
+    # The cache provider is disabled: use the same place it would have used.
+    return config.rootpath / ".pytest_cache" / "d" / "tracestore" / _DEFAULT_FILE
+
+
+def _read_path(config: pytest.Config) -> tuple[Path, str]:
+    value, where = _setting(config, "trace_store_path")
+    if value is None:
+        return _default_path(config), "default"
+    if where.startswith("--"):
+        base = config.invocation_params.dir
+    else:
+        base = config.inipath.parent if config.inipath else config.rootpath
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = Path(base) / path
+    if path.is_dir():
+        raise pytest.UsageError(f"{where}: {path} is a folder; give a file path")
+    return path, where
+
+
+def _make_processor(path: Path, where: str, max_spans: int) -> FileBasedSpanProcessor:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"{where}: cannot create the folder {path.parent}: {exc.strerror or exc}"
+        ) from None
+    try:
+        return FileBasedSpanProcessor(path, max_spans=max_spans, max_bytes=DEFAULT_MAX_BYTES)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"{where}: cannot write {path}: {exc.strerror or exc}"
+        ) from None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # trylast: a plugin or conftest that sets its own TracerProvider in its
+    # pytest_configure has done so by now, and we join it instead of racing.
+    if config.getoption("help", False) or config.getoption("version", False):
+        return
+    max_spans = _read_max_spans(config)
+    path, where = _read_path(config)
+    processor = _make_processor(path, where, max_spans)
+    plugin = TraceStorePlugin(config, processor)
+    config.stash[plugin_key] = plugin
+    config.pluginmanager.register(plugin, "tracestore-plugin")
+
+
+class TraceStorePlugin:
+    """Owns the run's processor and the provider set-up; holds the pytest hooks."""
+
+    def __init__(self, config: pytest.Config, processor: FileBasedSpanProcessor) -> None:
+        self.config = config
+        self.processor = processor
+        self.provider: Optional[TracerProvider] = None
+        self.provider_mode = self._attach(processor)
+
+    def _attach(self, processor: FileBasedSpanProcessor) -> str:
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            current.add_span_processor(processor)
+            self.provider = current
+            return "existing"
+        if isinstance(current, trace.ProxyTracerProvider):
+            provider = TracerProvider()
+            provider.add_span_processor(processor)
+            trace.set_tracer_provider(provider)
+            if trace.get_tracer_provider() is provider:
+                self.provider = provider
+                return "installed"
+            current = trace.get_tracer_provider()
+        # Some other provider (say a no-op one) is global; we cannot hook into
+        # it, but apps that build their own provider can add our processor.
+        return f"unsupported:{type(current).__module__}.{type(current).__qualname__}"
+
+    # -- reporting ------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        where = f"spans -> {self.processor.path} (max {self.processor.max_spans})"
+        if self.provider_mode == "existing":
+            how = "added to the TracerProvider already set"
+        elif self.provider_mode == "installed":
+            how = "installed a session TracerProvider"
+        else:
+            how = (
+                f"global provider {self.provider_mode.split(':', 1)[1]} is not an SDK "
+                "TracerProvider: add the trace_store_processor fixture's processor to yours"
+            )
+        return [f"tracestore: {how}; {where}"]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        store = self.processor.store
+        total = store.added
+        kept = self.processor.spans_in_file
+        dropped = f", the oldest {total - kept} dropped by the FIFO cap" if total > kept else ""
+        terminalreporter.write_line(
+            f"tracestore: {total} spans recorded{dropped}; "
+            f"{kept} in {self.processor.path}"
+        )
+
+    # -- per-test capture -----------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: Optional[pytest.Item]
+    ) -> Generator[None, None, None]:
+        # Subscribing around the whole protocol catches spans from setup,
+        # call and teardown, from any thread.
+        view = ScopedTraceStore(self.processor.store, max_bytes=DEFAULT_MAX_BYTES)
+        item.stash[test_store_key] = view
+        self.processor.subscribe(view)
+        try:
+            yield
+        finally:
+            self.processor.unsubscribe(view)
+            # Release the test's spans: a long run must not keep them all.
+            del item.stash[test_store_key]
+
+    # -- end of run -----------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.close()
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush the provider (bounded) and trim and close the artifact."""
+        if self.processor.closed:
+            return
+        if self.provider is not None:
+            self.provider.force_flush(timeout_millis=5000)
+        self.processor.shutdown()
+
+
+def _plugin(config: pytest.Config) -> TraceStorePlugin:
+    try:
+        return config.stash[plugin_key]
+    except KeyError:
+        raise pytest.UsageError("pytest-tracestore is not configured in this run") from None
+
+
+@pytest.fixture(name="trace_store")
+def trace_store_fixture(request: pytest.FixtureRequest) -> ScopedTraceStore:
+    """The spans that ended while this test ran (setup through teardown, any thread).
+
+    Query it with ``get_trace``, ``recent_failures``, ``filter_by_error_type``,
+    ``filter_by_attribute`` and ``query_spans``.  ``trace_store.session`` is
+    the whole run's store.
+    """
+    view = request.node.stash.get(test_store_key, None)
+    if view is None:
+        plugin = _plugin(request.config)
+        view = ScopedTraceStore(plugin.processor.store)
+        plugin.processor.subscribe(view)
+        request.addfinalizer(lambda: plugin.processor.unsubscribe(view))
+    return view
+
+
+@pytest.fixture(name="trace_store_session", scope="session")
+def trace_store_session_fixture(request: pytest.FixtureRequest) -> TraceStore:
+    """The whole run's span store, FIFO-capped like the run's artifact file."""
+    return _plugin(request.config).processor.store
+
+
+@pytest.fixture(name="trace_store_processor", scope="session")
+def trace_store_processor_fixture(request: pytest.FixtureRequest) -> FileBasedSpanProcessor:
+    """The run's span processor, for apps that build their own TracerProvider.
+
+    ``provider.add_span_processor(trace_store_processor)`` sends that
+    provider's spans to the run's artifact and the ``trace_store`` fixture.
+    """
+    return _plugin(request.config).processor

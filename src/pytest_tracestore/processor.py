@@ -1,0 +1,215 @@
+"""The file-backed span processor: one JSON line per finished span, plus an in-memory store."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from .serialize import SpanConverter
+from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
+
+__all__ = ["FileBasedSpanProcessor"]
+
+# The file may grow past max_spans by this much (or by max_spans, if larger)
+# before it is rewritten, so pruning costs O(1) per span amortised.
+_MIN_SLACK = 256
+
+
+class FileBasedSpanProcessor(SpanProcessor):
+    """An OpenTelemetry ``SpanProcessor`` that keeps every finished span.
+
+    ``on_end`` appends the span as one JSON line to ``path`` and adds it to
+    :attr:`store`.  Each line is handed to the operating system before
+    ``on_end`` returns, so a process killed with SIGKILL keeps every span that
+    had ended; ``fsync=True`` also survives a power loss, at a large cost.
+
+    The file starts empty.  Memory and disk both keep the newest
+    ``max_spans`` spans (FIFO); the file is rewritten when it has grown well
+    past that, and holds exactly the newest ``max_spans`` after
+    :meth:`shutdown`.  ``max_bytes`` is a memory budget for the store.
+
+    The processor never raises into the application: a failure to write is
+    reported once as a :class:`TraceStoreWarning`, and the spans stay queryable
+    in memory.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        max_spans: int = 1000,
+        *,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        fsync: bool = False,
+    ) -> None:
+        if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1:
+            raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
+        self.path = Path(path)
+        self.max_spans = max_spans
+        self.fsync = bool(fsync)
+        self.store = TraceStore(max_spans=max_spans, max_bytes=max_bytes)
+        self._converter = SpanConverter()
+        self._lock = threading.Lock()
+        self._subscribers: Tuple[TraceStore, ...] = ()
+        self._lines = 0
+        self._slack = max(max_spans, _MIN_SLACK)
+        self._warned: set[str] = set()
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: Optional[int] = self._open(truncate=True)
+
+    def _open(self, truncate: bool) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        if truncate:
+            flags |= os.O_TRUNC
+        return os.open(self.path, flags, 0o644)
+
+    def _warn_once(self, what: str, exc: BaseException) -> None:
+        if what in self._warned:
+            return
+        self._warned.add(what)
+        warnings.warn(
+            f"pytest-tracestore: could not {what} {self.path}: {exc}; "
+            "spans stay queryable in memory",
+            TraceStoreWarning,
+            stacklevel=3,
+        )
+
+    # -- subscribers ----------------------------------------------------
+
+    def subscribe(self, store: TraceStore) -> None:
+        """Also add every span that ends from now on to ``store``."""
+        with self._lock:
+            self._subscribers = self._subscribers + (store,)
+
+    def unsubscribe(self, store: TraceStore) -> None:
+        """Stop adding spans to ``store``."""
+        with self._lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not store)
+
+    # -- SpanProcessor --------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        """Nothing to do: spans are recorded when they end."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Write the span's line and add its record to the store and subscribers."""
+        if self._closed:
+            return
+        try:
+            record, line = self._converter.convert(span)
+        except Exception as exc:  # never raise into the application
+            self._warn_once("convert a span for", exc)
+            return
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate in a str attribute: \u escapes keep it exact.
+            data = (json.dumps(json.loads(line), separators=(",", ":")) + "\n").encode("ascii")
+        with self._lock:
+            if self._fd is not None:
+                try:
+                    self._write(data)
+                    self._lines += 1
+                    if self._lines >= self.max_spans + self._slack:
+                        self._prune()
+                except OSError as exc:
+                    self._warn_once("write spans to", exc)
+            self.store.add(record)
+            for subscriber in self._subscribers:
+                subscriber.add(record)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def _prune(self) -> None:
+        """Rewrite the file to its newest ``max_spans`` lines, atomically."""
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        drop = data.count(b"\n") - self.max_spans
+        if drop <= 0:
+            self._lines = data.count(b"\n")
+            return
+        cut = 0
+        for _ in range(drop):
+            cut = data.index(b"\n", cut) + 1
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(memoryview(data)[cut:])
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+            # Windows cannot replace a file that is open: close ours first.
+            assert self._fd is not None
+            os.close(self._fd)
+            self._fd = None
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        finally:
+            if self._fd is None:
+                self._fd = self._open(truncate=False)
+        self._lines = self.max_spans
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Every ended span is already written; with ``fsync`` it is also synced."""
+        with self._lock:
+            if self._fd is not None and self.fsync:
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    self._warn_once("sync", exc)
+                    return False
+        return True
+
+    def shutdown(self) -> None:
+        """Trim the file to the newest ``max_spans`` spans and close it.  Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._fd is None:
+                return
+            try:
+                if self._lines > self.max_spans:
+                    self._prune()
+            except OSError as exc:
+                self._warn_once("trim", exc)
+            finally:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+
+    # -- introspection --------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` has run."""
+        return self._closed
+
+    @property
+    def spans_in_file(self) -> int:
+        """How many span lines the file holds now."""
+        return self._lines
+
+    def __repr__(self) -> str:
+        return f"<FileBasedSpanProcessor {str(self.path)!r} max_spans={self.max_spans}>"
+
+    def __getstate__(self) -> Any:
+        raise TypeError("FileBasedSpanProcessor cannot be pickled")

@@ -1,0 +1,543 @@
+"""Immutable records of finished spans.
+
+A :class:`SpanRecord` holds everything the OpenTelemetry SDK recorded for one
+span, in plain Python values, so it can be compared, hashed, written to JSON
+and read back without the SDK.  The classes use ``__slots__`` and share what
+spans have in common (attribute key sets, resources, scopes): a test run may
+hold a hundred thousand of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Optional, Tuple, Union
+
+__all__ = [
+    "AttributeValue",
+    "FrozenAttributes",
+    "Scope",
+    "SpanEvent",
+    "SpanLink",
+    "SpanRecord",
+    "STATUSES",
+    "KINDS",
+    "normalize_trace_id",
+    "normalize_span_id",
+]
+
+AttributeValue = Union[str, bool, int, float, Tuple[Any, ...]]
+
+#: The three span status codes, as OpenTelemetry names them.
+STATUSES = ("UNSET", "OK", "ERROR")
+#: The five span kinds, as OpenTelemetry names them.
+KINDS = ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def _parse_id(value: object, digits: int, what: str) -> str:
+    if isinstance(value, bool):
+        raise ValueError(f"invalid {what} {value!r}: expected an int or a hex string")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text[:2] in ("0x", "0X"):
+            text = text[2:]
+        if not text or len(text) > digits or not _HEX.fullmatch(text):
+            raise ValueError(
+                f"invalid {what} {value!r}: expected up to {digits} hex digits"
+            )
+        number = int(text, 16)
+    else:
+        raise ValueError(
+            f"invalid {what} {value!r}: expected an int or a hex string, "
+            f"got {type(value).__name__}"
+        )
+    if not 0 < number < 1 << (4 * digits):
+        raise ValueError(
+            f"invalid {what} {value!r}: must be non-zero and fit in {4 * digits} bits"
+        )
+    return format(number, f"0{digits}x")
+
+
+def normalize_trace_id(value: object) -> str:
+    """Return ``value`` as 32 lowercase hex digits.
+
+    Accepts the SDK's integer form or a hex string (any case, an optional
+    ``0x`` prefix, leading zeros optional).  Raises :class:`ValueError` naming
+    the value when it is not a valid, non-zero 128-bit id.
+    """
+    return _parse_id(value, 32, "trace id")
+
+
+def normalize_span_id(value: object) -> str:
+    """Return ``value`` as 16 lowercase hex digits; see :func:`normalize_trace_id`."""
+    return _parse_id(value, 16, "span id")
+
+
+def freeze_value(value: Any) -> Any:
+    """Return an attribute value in its hashable, stored form (lists become tuples)."""
+    if isinstance(value, list):
+        return tuple(freeze_value(v) for v in value)
+    return value
+
+
+class FrozenAttributes(Mapping[str, Any]):
+    """A read-only mapping of attribute keys to values.
+
+    Keys and values are kept as two tuples.  Spans from one instrumentation
+    point repeat the same key set, so the key tuple is shared between records
+    and a record pays only for its values: about a third of a ``dict``.
+    Sequence values are tuples; they compare equal to lists of the same items.
+    """
+
+    __slots__ = ("_keys", "_values")
+
+    def __init__(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        keys: list[str] = []
+        values: list[Any] = []
+        for key, value in pairs:
+            if not isinstance(key, str):
+                raise ValueError(f"attribute key {key!r} is not a string")
+            if key in keys:
+                values[keys.index(key)] = freeze_value(value)
+            else:
+                keys.append(key)
+                values.append(freeze_value(value))
+        self._keys: tuple[str, ...] = tuple(keys)
+        self._values: tuple[Any, ...] = tuple(values)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[self._keys.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._keys:
+            return self._values[self._keys.index(key)]
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        if len(other) != len(self._keys):
+            return False
+        if isinstance(other, FrozenAttributes) and other._keys == self._keys:
+            return all(map(_same_value, self._values, other._values))
+        missing = object()
+        return all(
+            _same_value(value, other.get(key, missing))
+            for key, value in zip(self._keys, self._values)
+        )
+
+    def __hash__(self) -> int:
+        return hash(frozenset(zip(self._keys, self._values)))
+
+    def __repr__(self) -> str:
+        return repr(dict(zip(self._keys, self._values)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain ``dict`` copy, with sequences as lists (as in JSON)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in zip(self._keys, self._values)
+        }
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    # Lists and tuples of the same items are equal (JSON gives lists back);
+    # ``True == 1`` in Python, but an attribute ``retry=True`` is not ``retry=1``;
+    # NaN never equals itself, yet a record must equal its own round trip.
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return (
+            isinstance(a, (tuple, list))
+            and isinstance(b, (tuple, list))
+            and len(a) == len(b)
+            and all(map(_same_value, a, b))
+        )
+    if isinstance(a, bool) is not isinstance(b, bool):
+        return False
+    if a == b:
+        return True
+    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+
+
+EMPTY_ATTRIBUTES = FrozenAttributes()
+
+
+def fast_maker(cls: type, fields: tuple[str, ...]) -> Any:
+    """Return ``make(*fields)`` that fills a slotted, immutable instance without checks.
+
+    The processor builds several such objects per span.  Calling each slot's
+    descriptor directly from generated code is about twice as fast as a loop
+    of ``object.__setattr__``, which matters on the span-end hot path.
+    """
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def make({', '.join(fields)}):", "    self = _new(_cls)"]
+    for i, field in enumerate(fields):
+        namespace[f"_set{i}"] = cls.__dict__[field].__set__
+        lines.append(f"    _set{i}(self, {field})")
+    lines.append("    return self")
+    exec("\n".join(lines), namespace)
+    return namespace["make"]
+
+
+class Scope:
+    """The instrumentation scope (library) that created a span."""
+
+    __slots__ = ("name", "version", "schema_url", "attributes")
+
+    name: str
+    version: Optional[str]
+    schema_url: Optional[str]
+    attributes: FrozenAttributes
+
+    def __init__(
+        self,
+        name: str,
+        version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "version", version or None)
+        object.__setattr__(self, "schema_url", schema_url or None)
+        object.__setattr__(
+            self,
+            "attributes",
+            attributes if isinstance(attributes, FrozenAttributes)
+            else FrozenAttributes(attributes or {}),
+        )
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.name, self.version, self.schema_url, self.attributes)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Scope):
+            return self._key() == other._key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version))
+
+    def __repr__(self) -> str:
+        version = f" {self.version}" if self.version else ""
+        return f"Scope({self.name!r}{version})"
+
+
+class SpanEvent:
+    """An event recorded on a span, such as an ``exception`` event."""
+
+    __slots__ = ("name", "timestamp", "attributes")
+
+    name: str
+    timestamp: int
+    attributes: FrozenAttributes
+
+    def __init__(
+        self, name: str, timestamp: int, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "timestamp", int(timestamp))
+        object.__setattr__(
+            self,
+            "attributes",
+            attributes if isinstance(attributes, FrozenAttributes)
+            else FrozenAttributes(attributes or {}),
+        )
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SpanEvent):
+            return (self.name, self.timestamp) == (other.name, other.timestamp) and (
+                self.attributes == other.attributes
+            )
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.timestamp))
+
+    def __repr__(self) -> str:
+        return f"SpanEvent({self.name!r}, {self.attributes!r})"
+
+
+class SpanLink:
+    """A link from a span to another span context."""
+
+    __slots__ = ("trace_id", "span_id", "attributes")
+
+    trace_id: str
+    span_id: str
+    attributes: FrozenAttributes
+
+    def __init__(
+        self, trace_id: int | str, span_id: int | str, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        object.__setattr__(self, "trace_id", normalize_trace_id(trace_id))
+        object.__setattr__(self, "span_id", normalize_span_id(span_id))
+        object.__setattr__(
+            self,
+            "attributes",
+            attributes if isinstance(attributes, FrozenAttributes)
+            else FrozenAttributes(attributes or {}),
+        )
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SpanLink):
+            return (self.trace_id, self.span_id, self.attributes) == (
+                other.trace_id,
+                other.span_id,
+                other.attributes,
+            )
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.trace_id, self.span_id))
+
+    def __repr__(self) -> str:
+        return f"SpanLink(trace_id={self.trace_id!r}, span_id={self.span_id!r})"
+
+
+_RECORD_FIELDS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "status",
+    "status_description",
+    "start_time",
+    "end_time",
+    "attributes",
+    "events",
+    "links",
+    "resource",
+    "scope",
+    "trace_state",
+)
+
+
+class SpanRecord:
+    """An immutable record of one finished span.
+
+    Times are integers in nanoseconds since the Unix epoch, as the SDK keeps
+    them.  Ids are lowercase hex strings.  Records compare equal by value and
+    are hashable.  Build one by hand with keywords (ids may be ints or hex
+    strings); the processor builds them from SDK spans.
+    """
+
+    __slots__ = _RECORD_FIELDS + ("_size",)
+
+    trace_id: str
+    span_id: str
+    parent_span_id: Optional[str]
+    name: str
+    kind: str
+    status: str
+    status_description: Optional[str]
+    start_time: int
+    end_time: int
+    attributes: FrozenAttributes
+    events: Tuple[SpanEvent, ...]
+    links: Tuple[SpanLink, ...]
+    resource: FrozenAttributes
+    scope: Optional[Scope]
+    trace_state: str
+
+    def __init__(
+        self,
+        *,
+        trace_id: int | str,
+        span_id: int | str,
+        name: str,
+        parent_span_id: int | str | None = None,
+        kind: str = "INTERNAL",
+        status: str = "UNSET",
+        status_description: str | None = None,
+        start_time: int = 0,
+        end_time: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        events: Iterable[SpanEvent] = (),
+        links: Iterable[SpanLink] = (),
+        resource: Mapping[str, Any] | None = None,
+        scope: Scope | None = None,
+        trace_state: str = "",
+    ) -> None:
+        kind_name = normalize_kind(kind)
+        status_name = normalize_status(status)
+        if not isinstance(name, str):
+            raise ValueError(f"invalid span name {name!r}: expected a string")
+        start = int(start_time)
+        end = start if end_time is None else int(end_time)
+        if end < start:
+            raise ValueError(f"invalid end_time {end_time!r}: before start_time {start_time!r}")
+        set_ = object.__setattr__
+        set_(self, "trace_id", normalize_trace_id(trace_id))
+        set_(self, "span_id", normalize_span_id(span_id))
+        set_(
+            self,
+            "parent_span_id",
+            None if parent_span_id in (None, "", 0) else normalize_span_id(parent_span_id),
+        )
+        set_(self, "name", name)
+        set_(self, "kind", kind_name)
+        set_(self, "status", status_name)
+        set_(self, "status_description", status_description or None)
+        set_(self, "start_time", start)
+        set_(self, "end_time", end)
+        set_(self, "attributes", _frozen(attributes))
+        set_(self, "events", tuple(events))
+        set_(self, "links", tuple(links))
+        set_(self, "resource", _frozen(resource))
+        set_(self, "scope", scope)
+        set_(self, "trace_state", trace_state or "")
+        set_(self, "_size", 0)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("SpanRecord is immutable")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError("SpanRecord is immutable")
+
+    # -- derived values -------------------------------------------------
+
+    @property
+    def duration_ns(self) -> int:
+        """The span's duration in nanoseconds."""
+        return self.end_time - self.start_time
+
+    @property
+    def duration(self) -> float:
+        """The span's duration in seconds."""
+        return (self.end_time - self.start_time) / 1e9
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the span's status is ``ERROR``."""
+        return self.status == "ERROR"
+
+    @property
+    def is_root(self) -> bool:
+        """Whether the span has no parent."""
+        return self.parent_span_id is None
+
+    @property
+    def error_type(self) -> str | None:
+        """The span's error type, or ``None``.
+
+        This is the ``error.type`` attribute when set, else the
+        ``exception.type`` of the first ``exception`` event.
+        """
+        types = self.error_types()
+        return types[0] if types else None
+
+    def error_types(self) -> tuple[str, ...]:
+        """Every error type the span carries: ``error.type`` and each exception event's type."""
+        found: list[str] = []
+        value = self.attributes.get("error.type")
+        if isinstance(value, str) and value:
+            found.append(value)
+        for event in self.events:
+            if event.name == "exception":
+                etype = event.attributes.get("exception.type")
+                if isinstance(etype, str) and etype and etype not in found:
+                    found.append(etype)
+        return tuple(found)
+
+    @property
+    def exception_message(self) -> str | None:
+        """The ``exception.message`` of the first ``exception`` event, or ``None``."""
+        for event in self.events:
+            if event.name == "exception":
+                message = event.attributes.get("exception.message")
+                if message is not None:
+                    return str(message)
+        return None
+
+    # -- value semantics ------------------------------------------------
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in _RECORD_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SpanRecord):
+            return self is other or self._key() == other._key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.trace_id, self.span_id, self.start_time, self.end_time))
+
+    def __repr__(self) -> str:
+        ms = (self.end_time - self.start_time) / 1e6
+        error = f" {self.error_type}" if self.status == "ERROR" and self.error_type else ""
+        return (
+            f"<SpanRecord {self.name!r} {self.status}{error} {ms:.3g}ms "
+            f"trace={self.trace_id[:8]} span={self.span_id[:8]}>"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_record, self._key())
+
+
+def _frozen(attributes: Mapping[str, Any] | None) -> FrozenAttributes:
+    if attributes is None:
+        return EMPTY_ATTRIBUTES
+    if isinstance(attributes, FrozenAttributes):
+        return attributes
+    return FrozenAttributes(attributes)
+
+
+def normalize_status(status: object) -> str:
+    """Return ``status`` as ``"UNSET"``, ``"OK"`` or ``"ERROR"``.
+
+    Accepts any case and the SDK's ``StatusCode`` enum; raises ``ValueError``
+    naming the value otherwise.
+    """
+    name = getattr(status, "name", status)
+    if isinstance(name, str) and name.upper() in STATUSES:
+        return name.upper()
+    raise ValueError(f"invalid status {status!r}: expected one of {', '.join(STATUSES)}")
+
+
+def normalize_kind(kind: object) -> str:
+    """Return ``kind`` as one of :data:`KINDS`; raises ``ValueError`` naming the value."""
+    name = getattr(kind, "name", kind)
+    if isinstance(name, str) and name.upper() in KINDS:
+        return name.upper()
+    raise ValueError(f"invalid span kind {kind!r}: expected one of {', '.join(KINDS)}")
+
+
+def _rebuild_record(*values: Any) -> SpanRecord:
+    return make_record(*values, 0)
+
+
+# Unchecked constructors for trusted values (the SDK has validated them),
+# taking the slots in declaration order.  ``make_record`` takes the fields of
+# ``SpanRecord`` then the record's JSON line length, which the store uses to
+# estimate memory.
+make_attributes = fast_maker(FrozenAttributes, ("_keys", "_values"))
+make_event = fast_maker(SpanEvent, SpanEvent.__slots__)
+make_link = fast_maker(SpanLink, SpanLink.__slots__)
+make_record = fast_maker(SpanRecord, SpanRecord.__slots__)

@@ -1,0 +1,403 @@
+"""Conversion between SDK spans, :class:`SpanRecord` and JSON lines.
+
+This is the per-span hot path of the processor, so it works on the SDK's
+values directly and keeps small identity caches for what spans share: a
+resource and an instrumentation scope are the same objects for every span of
+a tracer, and spans from one call site repeat one attribute key set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .record import (
+    EMPTY_ATTRIBUTES,
+    make_attributes,
+    make_event,
+    make_link,
+    make_record,
+    KINDS,
+    FrozenAttributes,
+    Scope,
+    SpanEvent,
+    SpanLink,
+    SpanRecord,
+    freeze_value,
+    normalize_kind,
+    normalize_span_id,
+    normalize_status,
+    normalize_trace_id,
+)
+
+__all__ = ["SpanConverter", "record_to_dict", "record_from_dict", "dumps_line"]
+
+# Enough for any real suite; past it the caches stop growing (they are only
+# an optimisation, so the cost of a miss is speed, never correctness).
+_CACHE_LIMIT = 4096
+
+_encode_strict = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
+).encode
+
+try:
+    # The C encoder object, built once: JSONEncoder.encode builds a new one
+    # per call, which costs as much as encoding a small span's attributes.
+    from _json import encode_basestring as _encode_str
+    from _json import make_encoder as _make_encoder
+
+    _c_encode = _make_encoder(
+        None, None, _encode_str, None, ":", ",", False, False, False
+    )
+except ImportError:  # pragma: no cover - interpreters without the C accelerator
+    _c_encode = None
+    _encode_str = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN or Infinity; strings keep the line valid for jq and
+    # other strict readers, as OTLP/JSON does for doubles.
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def dumps_line(obj: Any) -> str:
+    """Encode a value as compact JSON (no newline), always valid JSON."""
+    try:
+        if _c_encode is not None:
+            return "".join(_c_encode(obj, 0))
+        return _encode_strict(obj)
+    except ValueError:
+        return _encode_strict(_finite(obj))
+
+
+def _attrs_dict(attrs: FrozenAttributes) -> dict[str, Any]:
+    return dict(zip(attrs._keys, attrs._values))
+
+
+def _scope_dict(scope: Scope | None) -> dict[str, Any] | None:
+    if scope is None:
+        return None
+    out: dict[str, Any] = {"name": scope.name, "version": scope.version}
+    if scope.schema_url:
+        out["schema_url"] = scope.schema_url
+    if scope.attributes:
+        out["attributes"] = _attrs_dict(scope.attributes)
+    return out
+
+
+def record_to_dict(record: SpanRecord) -> dict[str, Any]:
+    """Return the JSON-ready dict of a record, in the artifact's key order."""
+    out: dict[str, Any] = {
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "parent_span_id": record.parent_span_id,
+        "name": record.name,
+        "kind": record.kind,
+        "status": record.status,
+        "status_description": record.status_description,
+        "start_time_unix_nano": record.start_time,
+        "end_time_unix_nano": record.end_time,
+        "duration_ns": record.end_time - record.start_time,
+        "attributes": _attrs_dict(record.attributes),
+        "events": [
+            {"name": e.name, "time_unix_nano": e.timestamp, "attributes": _attrs_dict(e.attributes)}
+            for e in record.events
+        ],
+        "links": [
+            {"trace_id": lk.trace_id, "span_id": lk.span_id, "attributes": _attrs_dict(lk.attributes)}
+            for lk in record.links
+        ],
+        "resource": _attrs_dict(record.resource),
+        "scope": _scope_dict(record.scope),
+    }
+    if record.trace_state:
+        out["trace_state"] = record.trace_state
+    return out
+
+
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"field {field!r} must be a string, got {value!r}")
+    return value
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"field {field!r} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"field {field!r} must be an integer, got {value!r}") from None
+
+
+def _mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"field {field!r} must be an object, got {value!r}")
+    return value
+
+
+class _Interner:
+    """Shares equal attribute key tuples, resources and scopes between records."""
+
+    def __init__(self) -> None:
+        self.keysets: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.resources: dict[Any, FrozenAttributes] = {}
+        self.scopes: dict[Any, Scope] = {}
+
+    def attrs(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
+        if not mapping:
+            return EMPTY_ATTRIBUTES
+        keys = tuple(mapping)
+        for key in keys:
+            if not isinstance(key, str):
+                raise ValueError(f"attribute key {key!r} is not a string")
+        shared = self.keysets.get(keys)
+        if shared is None:
+            shared = keys
+            if len(self.keysets) < _CACHE_LIMIT:
+                self.keysets[keys] = keys
+        return make_attributes(shared, tuple(freeze_value(mapping[k]) for k in keys))
+
+    def sdk_attrs(self, mapping: dict[str, Any]) -> FrozenAttributes:
+        """Like :meth:`attrs` for a dict from the SDK, whose keys are strings and
+        whose sequence values are already tuples."""
+        if not mapping:
+            return EMPTY_ATTRIBUTES
+        keys = tuple(mapping)
+        shared = self.keysets.get(keys)
+        if shared is None:
+            shared = keys
+            if len(self.keysets) < _CACHE_LIMIT:
+                self.keysets[keys] = keys
+        return make_attributes(shared, tuple(mapping.values()))
+
+    def resource(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
+        try:
+            key = tuple(sorted((k, freeze_value(v)) for k, v in mapping.items()))
+            hash(key)
+        except TypeError:
+            return self.attrs(mapping)
+        found = self.resources.get(key)
+        if found is None:
+            found = self.attrs(mapping)
+            if len(self.resources) < _CACHE_LIMIT:
+                self.resources[key] = found
+        return found
+
+    def scope(self, data: Any) -> Scope | None:
+        if data is None:
+            return None
+        data = _mapping(data, "scope")
+        attrs = self.attrs(_mapping(data.get("attributes"), "scope.attributes"))
+        key = (data.get("name"), data.get("version"), data.get("schema_url"), attrs)
+        found = self.scopes.get(key)
+        if found is None:
+            found = Scope(
+                _string(data.get("name", ""), "scope.name"),
+                data.get("version"),
+                data.get("schema_url"),
+                attrs,
+            )
+            if len(self.scopes) < _CACHE_LIMIT:
+                self.scopes[key] = found
+        return found
+
+
+def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None) -> SpanRecord:
+    """Build a record from one artifact line's dict.
+
+    Raises :class:`ValueError` naming the field when the dict is not a span.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    intern = interner or _Interner()
+    try:
+        trace_id = normalize_trace_id(data["trace_id"])
+        span_id = normalize_span_id(data["span_id"])
+        name = _string(data["name"], "name")
+        start = _int(data["start_time_unix_nano"], "start_time_unix_nano")
+        end = _int(data["end_time_unix_nano"], "end_time_unix_nano")
+    except KeyError as exc:
+        raise ValueError(f"missing field {exc.args[0]!r}") from None
+    parent = data.get("parent_span_id")
+    events = []
+    for item in data.get("events") or ():
+        item = _mapping(item, "events")
+        events.append(
+            SpanEvent(
+                _string(item.get("name", ""), "events.name"),
+                _int(item.get("time_unix_nano", 0), "events.time_unix_nano"),
+                intern.attrs(_mapping(item.get("attributes"), "events.attributes")),
+            )
+        )
+    links = []
+    for item in data.get("links") or ():
+        item = _mapping(item, "links")
+        links.append(
+            SpanLink(
+                item.get("trace_id"),
+                item.get("span_id"),
+                intern.attrs(_mapping(item.get("attributes"), "links.attributes")),
+            )
+        )
+    description = data.get("status_description")
+    return make_record(
+        trace_id,
+        span_id,
+        None if parent in (None, "") else normalize_span_id(parent),
+        name,
+        normalize_kind(data.get("kind", "INTERNAL")),
+        normalize_status(data.get("status", "UNSET")),
+        None if description in (None, "") else str(description),
+        start,
+        end,
+        intern.attrs(_mapping(data.get("attributes"), "attributes")),
+        tuple(events),
+        tuple(links),
+        intern.resource(_mapping(data.get("resource"), "resource")),
+        intern.scope(data.get("scope")),
+        str(data.get("trace_state") or ""),
+        0,
+    )
+
+
+class SpanConverter:
+    """Turns SDK ``ReadableSpan`` objects into a record and its JSON line.
+
+    One converter belongs to one processor; its caches are guarded by the
+    processor's callers being the SDK's span-end path, where a race costs at
+    most a duplicate cache entry.
+    """
+
+    def __init__(self) -> None:
+        self._interner = _Interner()
+        # id(object) -> (object, converted): holding the object keeps its id unique.
+        self._resources: dict[int, tuple[Any, FrozenAttributes, str]] = {}
+        self._scopes: dict[int, tuple[Any, Scope | None, str]] = {}
+        self._kinds: dict[Any, str] = {}
+
+    def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
+        entry = self._resources.get(id(resource))
+        if entry is None or entry[0] is not resource:
+            attrs = dict(resource.attributes) if resource is not None else {}
+            frozen = self._interner.resource(attrs)
+            entry = (resource, frozen, dumps_line(_attrs_dict(frozen)))
+            if len(self._resources) < _CACHE_LIMIT:
+                self._resources[id(resource)] = entry
+        return entry[1], entry[2]
+
+    def _scope(self, scope: Any) -> tuple[Scope | None, str]:
+        entry = self._scopes.get(id(scope))
+        if entry is None or entry[0] is not scope:
+            if scope is None:
+                converted = None
+            else:
+                converted = self._interner.scope(
+                    {
+                        "name": scope.name,
+                        "version": scope.version,
+                        "schema_url": scope.schema_url,
+                        "attributes": dict(getattr(scope, "attributes", None) or {}),
+                    }
+                )
+            entry = (scope, converted, dumps_line(_scope_dict(converted)))  # type: ignore[arg-type]
+            if len(self._scopes) < _CACHE_LIMIT:
+                self._scopes[id(scope)] = entry
+        return entry[1], entry[2]
+
+    def convert(self, span: Any) -> tuple[SpanRecord, str]:
+        """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
+        # The hot path: the fixed part of the line is formatted by hand (ids,
+        # enum names and integers need no escaping); the JSON encoder runs only
+        # on attributes and events.
+        ctx = span.context
+        trace_id = "%032x" % ctx.trace_id
+        span_id = "%016x" % ctx.span_id
+        parent = span.parent
+        parent_id = "%016x" % parent.span_id if parent is not None else None
+        kind = self._kinds.get(span.kind)
+        if kind is None:
+            kind = span.kind.name if span.kind.name in KINDS else "INTERNAL"
+            self._kinds[span.kind] = kind
+        status = span.status
+        status_code = status.status_code.name
+        description = status.description or None
+        start = span.start_time or 0
+        end = span.end_time or start
+        name = span.name
+        attrs = span.attributes.copy()
+        sdk_attrs = self._interner.sdk_attrs
+        events = span.events
+        if events:
+            event_dicts = []
+            event_records = []
+            for event in events:
+                eattrs = event.attributes
+                eattrs = eattrs.copy() if eattrs else {}
+                event_dicts.append(
+                    {"name": event.name, "time_unix_nano": event.timestamp, "attributes": eattrs}
+                )
+                event_records.append(make_event(event.name, event.timestamp, sdk_attrs(eattrs)))
+            events_json = dumps_line(event_dicts)
+            event_tuple = tuple(event_records)
+        else:
+            events_json = "[]"
+            event_tuple = ()
+        links = span.links
+        if links:
+            link_dicts = []
+            link_records = []
+            for link in links:
+                lctx = link.context
+                lattrs = link.attributes
+                lattrs = lattrs.copy() if lattrs else {}
+                lt, ls = "%032x" % lctx.trace_id, "%016x" % lctx.span_id
+                link_dicts.append({"trace_id": lt, "span_id": ls, "attributes": lattrs})
+                link_records.append(make_link(lt, ls, sdk_attrs(lattrs)))
+            links_json = dumps_line(link_dicts)
+            link_tuple = tuple(link_records)
+        else:
+            links_json = "[]"
+            link_tuple = ()
+        trace_state = ctx.trace_state.to_header() if ctx.trace_state else ""
+        resource, resource_json = self._resource(span.resource)
+        scope, scope_json = self._scope(span.instrumentation_scope)
+        line = (
+            f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
+            f'"parent_span_id":{"null" if parent_id is None else chr(34) + parent_id + chr(34)},'
+            f'"name":{_encode_str(name)},"kind":"{kind}","status":"{status_code}",'
+            f'"status_description":{"null" if description is None else _encode_str(description)},'
+            f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
+            f'"attributes":{dumps_line(attrs) if attrs else "{}"},"events":{events_json},"links":{links_json},'
+            + (f'"trace_state":{_encode_str(trace_state)},' if trace_state else "")
+            + f'"resource":{resource_json},"scope":{scope_json}}}\n'
+        )
+        record = make_record(
+            trace_id,
+            span_id,
+            parent_id,
+            name,
+            kind,
+            status_code,
+            description,
+            start,
+            end,
+            sdk_attrs(attrs),
+            event_tuple,
+            link_tuple,
+            resource,
+            scope,
+            trace_state,
+            len(line),
+        )
+        return record, line

@@ -1,0 +1,419 @@
+"""The thread-safe, indexed, FIFO-capped span store and its query API."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
+from operator import attrgetter
+from typing import Any, Deque, Dict, List, Optional, Union
+
+from .query import Query, error_type_matches, error_type_name, short_error_type
+from .record import SpanRecord, _same_value, normalize_trace_id
+from .serialize import _Interner, record_from_dict
+
+__all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
+
+#: The default memory budget of a store: 256 MiB.
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+# A record's memory is estimated from its JSON line: measured by
+# benchmarks/bench_processor.py, a record holds about half its line's length
+# in Python objects plus fixed overheads, index entries included.
+_BYTES_PER_LINE_CHAR = 1
+_BYTES_PER_RECORD = 400
+
+# Index buckets start as lists (small: 56 bytes for one entry) and become
+# deques once long enough that deleting from the front would cost.
+_DEQUE_AT = 64
+
+_by_start = attrgetter("start_time")
+
+Bucket = Union[List[SpanRecord], Deque[SpanRecord]]
+
+
+class TraceStoreWarning(UserWarning):
+    """Something went wrong with trace storage; the test run goes on."""
+
+
+def _index_value(value: Any) -> Any:
+    # Hashable key that keeps True apart from 1, as attribute equality does,
+    # and lets NaN find itself.
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, float) and value != value:
+        return (float, "nan")
+    if isinstance(value, (tuple, list)):
+        return (tuple, tuple(_index_value(v) for v in value))
+    return value
+
+
+def _add(index: Dict[Any, Bucket], key: Any, record: SpanRecord) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = [record]
+    else:
+        bucket.append(record)
+        if len(bucket) == _DEQUE_AT and isinstance(bucket, list):
+            index[key] = deque(bucket)
+
+
+def _remove_oldest(index: Dict[Any, Bucket], key: Any, record: SpanRecord) -> None:
+    bucket = index.get(key)
+    if bucket is None:
+        return
+    # Eviction is first in, first out, and buckets are filled in insertion
+    # order, so the evicted record is always at the front of each bucket.
+    if bucket[0] is record:
+        if isinstance(bucket, deque):
+            bucket.popleft()
+        else:
+            del bucket[0]
+    else:  # pragma: no cover - only reachable if the invariant above breaks
+        bucket.remove(record)
+    if not bucket:
+        del index[key]
+
+
+def _size_of(record: SpanRecord) -> int:
+    line = record._size  # type: ignore[attr-defined]
+    if not line:
+        from .serialize import dumps_line, record_to_dict
+
+        line = len(dumps_line(record_to_dict(record)))
+        object.__setattr__(record, "_size", line)
+    return _BYTES_PER_RECORD + _BYTES_PER_LINE_CHAR * line
+
+
+class TraceStore:
+    """A thread-safe store of :class:`SpanRecord` objects with indexes.
+
+    Spans are kept in the order they were added (the order they ended).  When
+    more than ``max_spans`` are held, or their estimated memory passes
+    ``max_bytes``, the oldest are evicted (FIFO).  ``None`` means no limit.
+
+    Every query returns a new list ordered by start time; changing it never
+    touches the store.  Lookups by trace id, status and error type use
+    indexes; an attribute key gets an index the first time it is queried,
+    kept up to date from then on.
+    """
+
+    def __init__(
+        self, max_spans: int | None = None, max_bytes: int | None = DEFAULT_MAX_BYTES
+    ) -> None:
+        if max_spans is not None and (
+            isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1
+        ):
+            raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1
+        ):
+            raise ValueError(f"invalid max_bytes {max_bytes!r}: expected an integer >= 1")
+        self.max_spans = max_spans
+        self.max_bytes = max_bytes
+        self._lock = threading.RLock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._records: Deque[SpanRecord] = deque()
+        self._by_trace: Dict[str, Bucket] = {}
+        self._by_status: Dict[str, Bucket] = {}
+        self._by_error: Dict[str, Bucket] = {}
+        self._by_attr: Dict[str, Dict[Any, Bucket]] = {}
+        self._bytes = 0
+        self._evicted = 0
+        self._added = 0
+
+    # -- writing --------------------------------------------------------
+
+    def add(self, record: SpanRecord) -> None:
+        """Add one record, evicting the oldest records if a limit is passed."""
+        if not isinstance(record, SpanRecord):
+            raise ValueError(f"expected a SpanRecord, got {record!r}")
+        size = _size_of(record)
+        with self._lock:
+            self._records.append(record)
+            self._added += 1
+            self._bytes += size
+            _add(self._by_trace, record.trace_id, record)
+            _add(self._by_status, record.status, record)
+            if record.status == "ERROR" or record.events or "error.type" in record.attributes:
+                for etype in {short_error_type(t) for t in record.error_types()}:
+                    _add(self._by_error, etype, record)
+            if self._by_attr:
+                attrs = record.attributes
+                for key, index in self._by_attr.items():
+                    if key in attrs:
+                        _add(index, _index_value(attrs[key]), record)
+            max_spans = self.max_spans
+            max_bytes = self.max_bytes
+            while (max_spans is not None and len(self._records) > max_spans) or (
+                max_bytes is not None and self._bytes > max_bytes and len(self._records) > 1
+            ):
+                self._evict_oldest()
+
+    def extend(self, records: Iterable[SpanRecord]) -> None:
+        """Add records in order."""
+        for record in records:
+            self.add(record)
+
+    def _evict_oldest(self) -> None:
+        record = self._records.popleft()
+        self._evicted += 1
+        self._bytes -= _size_of(record)
+        _remove_oldest(self._by_trace, record.trace_id, record)
+        _remove_oldest(self._by_status, record.status, record)
+        if record.status == "ERROR" or record.events or "error.type" in record.attributes:
+            for etype in {short_error_type(t) for t in record.error_types()}:
+                _remove_oldest(self._by_error, etype, record)
+        attrs = record.attributes
+        for key, index in self._by_attr.items():
+            if key in attrs:
+                _remove_oldest(index, _index_value(attrs[key]), record)
+
+    def clear(self) -> None:
+        """Remove every record (counters included)."""
+        with self._lock:
+            indexed = list(self._by_attr)
+            self._reset()
+            self._by_attr = {key: {} for key in indexed}
+
+    # -- reading --------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __bool__(self) -> bool:
+        return bool(self._records)
+
+    def __iter__(self) -> Iterator[SpanRecord]:
+        """Iterate over a snapshot of the records, oldest first (end order)."""
+        with self._lock:
+            snapshot = list(self._records)
+        return iter(snapshot)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {len(self._records)} spans, "
+            f"{len(self._by_trace)} traces, max_spans={self.max_spans}>"
+        )
+
+    @property
+    def evicted(self) -> int:
+        """How many records the FIFO limits have evicted since the last ``clear()``."""
+        return self._evicted
+
+    @property
+    def added(self) -> int:
+        """How many records were added since the last ``clear()``."""
+        return self._added
+
+    @property
+    def estimated_bytes(self) -> int:
+        """The estimated memory held by the records, as the budget counts it."""
+        return self._bytes
+
+    def spans(self) -> list[SpanRecord]:
+        """Every record, ordered by start time."""
+        with self._lock:
+            return sorted(self._records, key=_by_start)
+
+    def trace_ids(self) -> list[str]:
+        """The ids of the traces held, in the order their first span ended."""
+        with self._lock:
+            return list(self._by_trace)
+
+    def get_trace(self, trace_id: int | str) -> list[SpanRecord]:
+        """Every span of one trace, ordered by start time.
+
+        ``trace_id`` is the SDK's int or a hex string.  A malformed id raises
+        ``ValueError`` naming it; an unknown one gives ``[]``.
+        """
+        key = normalize_trace_id(trace_id)
+        with self._lock:
+            bucket = self._by_trace.get(key)
+            return sorted(bucket, key=_by_start) if bucket else []
+
+    def failures(self) -> list[SpanRecord]:
+        """Every span whose status is ``ERROR``, ordered by start time."""
+        with self._lock:
+            bucket = self._by_status.get("ERROR")
+            return sorted(bucket, key=_by_start) if bucket else []
+
+    def recent_failures(self, hours: float = 1) -> list[SpanRecord]:
+        """``ERROR`` spans that ended within the last ``hours`` hours."""
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0:
+            raise ValueError(f"invalid hours {hours!r}: expected a positive number")
+        cutoff = time.time_ns() - int(hours * 3600 * 1e9)
+        with self._lock:
+            bucket = self._by_status.get("ERROR") or ()
+            found = [r for r in bucket if r.end_time >= cutoff]
+        found.sort(key=_by_start)
+        return found
+
+    def filter_by_error_type(self, error_type: str | type[BaseException]) -> list[SpanRecord]:
+        """Spans whose ``error.type`` attribute or exception event type matches.
+
+        ``error_type`` is a string or an exception class (matched by the name
+        the SDK records: ``module.qualname``, bare for builtins).  A short name
+        matches a qualified one: ``"Declined"`` matches ``shop.payments.Declined``.
+        """
+        wanted = error_type_name(error_type)
+        with self._lock:
+            bucket = self._by_error.get(short_error_type(wanted)) or ()
+            found = [
+                r for r in bucket if any(error_type_matches(wanted, t) for t in r.error_types())
+            ]
+        found.sort(key=_by_start)
+        return found
+
+    def filter_by_attribute(self, key: str, value: Any) -> list[SpanRecord]:
+        """Spans whose attribute ``key`` equals ``value``.
+
+        A list and a tuple of the same items are equal; ``True`` does not
+        equal ``1``.
+        """
+        if not isinstance(key, str):
+            raise ValueError(f"invalid attribute key {key!r}: expected a string")
+        try:
+            index_key = _index_value(value)
+            hash(index_key)
+        except TypeError:
+            raise ValueError(
+                f"invalid attribute value {value!r}: expected a str, bool, int, float "
+                "or a sequence of them"
+            ) from None
+        with self._lock:
+            bucket = self._attr_index(key).get(index_key) or ()
+            found = [r for r in bucket if _same_value(r.attributes.get(key), value)]
+        found.sort(key=_by_start)
+        return found
+
+    def _attr_index(self, key: str) -> Dict[Any, Bucket]:
+        index = self._by_attr.get(key)
+        if index is None:
+            index = {}
+            for record in self._records:
+                attrs = record.attributes
+                if key in attrs:
+                    _add(index, _index_value(attrs[key]), record)
+            self._by_attr[key] = index
+        return index
+
+    def query_spans(self, query: Query | None = None, **filters: Any) -> list[SpanRecord]:
+        """Spans matching a :class:`Query`, or keyword filters that build one.
+
+        With both, the keywords replace the query's fields.  With neither,
+        every span.  Unknown keywords raise ``ValueError``.
+        """
+        if filters:
+            try:
+                query = query.replace(**filters) if query is not None else Query(**filters)
+            except TypeError as exc:
+                allowed = ", ".join(f for f in Query.__dataclass_fields__)
+                raise ValueError(f"{exc}; the filters are: {allowed}") from None
+        elif query is None:
+            return self.spans()
+        elif not isinstance(query, Query):
+            raise ValueError(f"expected a Query, got {query!r}")
+        norm = query.normalized
+        with self._lock:
+            candidates: Optional[Iterable[SpanRecord]] = None
+            smallest = len(self._records)
+            options: list[Any] = []
+            if norm["trace_id"] is not None:
+                options.append(self._by_trace.get(norm["trace_id"]) or ())
+            if norm["status"] is not None:
+                options.append(self._by_status.get(norm["status"]) or ())
+            if norm["error_type"] is not None:
+                options.append(self._by_error.get(short_error_type(norm["error_type"])) or ())
+            for key, value in (norm["attributes"] or {}).items():
+                try:
+                    options.append(self._attr_index(key).get(_index_value(value)) or ())
+                except TypeError:
+                    options.append(())
+            for option in options:
+                if len(option) <= smallest:
+                    candidates, smallest = option, len(option)
+            source = self._records if candidates is None else candidates
+            found = [r for r in source if query.matches(r)]
+        found.sort(key=_by_start)
+        return found
+
+    # -- files ----------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        path: Union[str, os.PathLike[str]],
+        max_spans: int | None = None,
+        max_bytes: int | None = None,
+    ) -> TraceStore:
+        """Read an artifact file back into a new store.
+
+        A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
+        that names the file, the line number and the problem.  A missing file
+        raises ``FileNotFoundError``.
+        """
+        store = cls(max_spans=max_spans, max_bytes=max_bytes)
+        store.extend(read_records(path))
+        return store
+
+
+class ScopedTraceStore(TraceStore):
+    """The spans of one test, with a way to reach the whole run's store.
+
+    This is what the ``trace_store`` fixture returns.
+    """
+
+    def __init__(
+        self,
+        session: TraceStore,
+        max_spans: int | None = None,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+    ) -> None:
+        super().__init__(max_spans=max_spans, max_bytes=max_bytes)
+        self._session = session
+
+    @property
+    def session(self) -> TraceStore:
+        """The store of the whole run (FIFO-capped like the run's artifact)."""
+        return self._session
+
+
+_MAX_LINE_WARNINGS = 20
+
+
+def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
+    """Yield the records of an artifact file, skipping corrupt lines with a warning."""
+    interner = _Interner()
+    skipped = 0
+    name = os.fspath(path)
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+                record = record_from_dict(data, interner)
+            except (ValueError, TypeError) as exc:
+                skipped += 1
+                if skipped <= _MAX_LINE_WARNINGS:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    warnings.warn(
+                        f"{name}:{lineno}: skipped a corrupt line ({reason})",
+                        TraceStoreWarning,
+                        stacklevel=3,
+                    )
+                continue
+            yield record
+    if skipped > _MAX_LINE_WARNINGS:
+        warnings.warn(
+            f"{name}: skipped {skipped} corrupt lines in all",
+            TraceStoreWarning,
+            stacklevel=3,
+        )

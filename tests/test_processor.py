@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
+
+from pytest_tracestore import FileBasedSpanProcessor, TraceStore, TraceStoreWarning
+
+
+def provider_with(processor):
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    return provider
+
+
+def read_lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_on_end_writes_a_line_and_indexes_the_record(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    tracer = provider_with(processor).get_tracer("shop", "2.0")
+    with tracer.start_as_current_span("checkout", attributes={"cart.items": 3}) as root:
+        with tracer.start_as_current_span("charge") as child:
+            child.set_status(Status(StatusCode.ERROR, "card declined"))
+            child.set_attribute("error.type", "shop.payments.Declined")
+    lines = read_lines(path)
+    assert [line["name"] for line in lines] == ["charge", "checkout"]
+    charge, checkout = lines
+    assert charge["parent_span_id"] == checkout["span_id"]
+    assert charge["status"] == "ERROR" and charge["status_description"] == "card declined"
+    assert checkout["attributes"] == {"cart.items": 3}
+    assert checkout["scope"] == {"name": "shop", "version": "2.0"}
+    assert checkout["resource"]["telemetry.sdk.language"] == "python"
+    for key in ("trace_id", "span_id", "kind", "start_time_unix_nano", "end_time_unix_nano", "events"):
+        assert key in checkout
+    trace_id = root.get_span_context().trace_id
+    assert [r.name for r in processor.store.get_trace(trace_id)] == ["checkout", "charge"]
+    assert processor.store.filter_by_error_type("Declined")[0].name == "charge"
+
+
+def test_exception_events_are_kept(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("t")
+    with pytest.raises(TimeoutError):
+        with tracer.start_as_current_span("call"):
+            raise TimeoutError("upstream slow")
+    (record,) = processor.store
+    assert record.status == "ERROR"
+    assert record.error_type == "TimeoutError"
+    assert record.exception_message == "upstream slow"
+    assert processor.store.filter_by_error_type(TimeoutError) == [record]
+
+
+def test_file_starts_empty(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    path.write_text("old run\n", encoding="utf-8")
+    FileBasedSpanProcessor(path).shutdown()
+    assert path.read_text(encoding="utf-8") == ""
+
+
+def test_fifo_file_and_memory_keep_newest_in_end_order(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=10)
+    tracer = provider_with(processor).get_tracer("t")
+    for i in range(1000):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    # Pruning is amortised: the file may run ahead of the cap until shutdown.
+    assert 10 <= len(read_lines(path)) < 10 + 300
+    processor.shutdown()
+    names = [line["name"] for line in read_lines(path)]
+    assert names == [f"s{i}" for i in range(990, 1000)]
+    assert [r.name for r in processor.store] == names
+    assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]  # no temp files left
+
+
+def test_artifact_loads_back_equal(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    tracer = provider_with(processor).get_tracer("t")
+    with tracer.start_as_current_span("a", attributes={"l": ["x", "y"], "f": 0.25, "b": True}) as span:
+        span.add_event("retry", {"attempt": 2})
+    processor.shutdown()
+    assert list(TraceStore.load(path)) == list(processor.store)
+
+
+def test_shutdown_is_idempotent_and_later_spans_are_ignored(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    provider = provider_with(processor)
+    processor.shutdown()
+    processor.shutdown()
+    with provider.get_tracer("t").start_as_current_span("late"):
+        pass
+    assert len(processor.store) == 0
+    assert processor.force_flush() is True
+
+
+def test_write_failure_warns_once_and_keeps_spans_in_memory(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("t")
+    os.close(processor._fd)  # the disk goes away under us
+    with pytest.warns(TraceStoreWarning, match="could not write spans") as caught:
+        for i in range(3):
+            with tracer.start_as_current_span(f"s{i}"):
+                pass
+    assert len([w for w in caught if issubclass(w.category, TraceStoreWarning)]) == 1
+    assert [r.name for r in processor.store] == ["s0", "s1", "s2"]
+    processor._fd = None
+
+
+def test_unencodable_string_is_written_as_escape(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    tracer = provider_with(processor).get_tracer("t")
+    with tracer.start_as_current_span("bad\ud800name"):
+        pass
+    with tracer.start_as_current_span("nan", attributes={"ratio": float("nan")}):
+        pass
+    lines = read_lines(path)
+    assert lines[0]["name"] == "bad\ud800name"
+    assert lines[1]["attributes"]["ratio"] == "NaN"
+
+
+def test_subscribers_see_spans_only_while_subscribed(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("t")
+    view = TraceStore()
+    with tracer.start_as_current_span("before"):
+        pass
+    processor.subscribe(view)
+    with tracer.start_as_current_span("during"):
+        pass
+    processor.unsubscribe(view)
+    with tracer.start_as_current_span("after"):
+        pass
+    assert [r.name for r in view] == ["during"]
+    assert len(processor.store) == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "5", True])
+def test_bad_max_spans_raises(tmp_path, bad):
+    with pytest.raises(ValueError, match="invalid max_spans"):
+        FileBasedSpanProcessor(tmp_path / "x.jsonl", max_spans=bad)
+
+
+def test_threads_lose_no_span_and_every_line_is_json(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    writers, per_writer = 8, 250
+    processor = FileBasedSpanProcessor(path, max_spans=writers * per_writer)
+    tracer = provider_with(processor).get_tracer("t")
+    errors: list[BaseException] = []
+    done = threading.Event()
+    start = threading.Barrier(writers + 2)
+
+    def write(n):
+        try:
+            start.wait()
+            for i in range(per_writer):
+                with tracer.start_as_current_span(f"w{n}", attributes={"i": i, "writer": n}):
+                    pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def read():
+        try:
+            start.wait()
+            while not done.is_set():
+                store = processor.store
+                for record in store.query_spans(attributes={"writer": 3}):
+                    assert record.attributes["writer"] == 3
+                store.get_trace(1)
+                store.filter_by_attribute("i", 7)
+                len(list(store))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads + readers:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    for t in readers:
+        t.join()
+    assert errors == []
+    processor.shutdown()
+    lines = read_lines(path)
+    assert len(lines) == writers * per_writer == len(processor.store)
+    seen = {(line["attributes"]["writer"], line["attributes"]["i"]) for line in lines}
+    assert seen == {(n, i) for n in range(writers) for i in range(per_writer)}
+    for n in range(writers):
+        assert len(processor.store.filter_by_attribute("writer", n)) == per_writer
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_keeps_every_ended_span(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from opentelemetry.sdk.trace import TracerProvider
+        from pytest_tracestore import FileBasedSpanProcessor
+        processor = FileBasedSpanProcessor({str(path)!r}, max_spans=50)
+        provider = TracerProvider()
+        provider.add_span_processor(processor)
+        tracer = provider.get_tracer("victim")
+        for i in range(120):
+            with tracer.start_as_current_span(f"s{{i}}"):
+                pass
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    names = [line["name"] for line in read_lines(path)]
+    # Nothing trimmed the file at exit, so every span is there (FIFO trims
+    # only when the file is well past the cap).
+    assert names == [f"s{i}" for i in range(120)]
