@@ -204,7 +204,8 @@ def test_threads_lose_no_span_and_every_line_is_json(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_sigkill_keeps_every_ended_span(tmp_path):
+@pytest.mark.parametrize("count", [120, 700])
+def test_sigkill_keeps_every_ended_span(tmp_path, count):
     path = tmp_path / "spans.jsonl"
     script = textwrap.dedent(
         f"""
@@ -215,7 +216,7 @@ def test_sigkill_keeps_every_ended_span(tmp_path):
         provider = TracerProvider()
         provider.add_span_processor(processor)
         tracer = provider.get_tracer("victim")
-        for i in range(120):
+        for i in range({count}):
             with tracer.start_as_current_span(f"s{{i}}"):
                 pass
         os.kill(os.getpid(), signal.SIGKILL)
@@ -224,6 +225,12 @@ def test_sigkill_keeps_every_ended_span(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     names = [line["name"] for line in read_lines(path)]
-    # Nothing trimmed the file at exit, so every span is there (FIFO trims
-    # only when the file is well past the cap).
-    assert names == [f"s{i}" for i in range(120)]
+    # Nothing trimmed the file at exit.  Below the pruning threshold every
+    # span is there; past it, a run of the newest spans, at least max_spans
+    # of them, the last one included.
+    if count == 120:
+        assert names == [f"s{i}" for i in range(120)]
+    else:
+        assert len(names) >= 50
+        assert names == [f"s{i}" for i in range(count - len(names), count)]
+    assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]

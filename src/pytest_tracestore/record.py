@@ -408,8 +408,13 @@ class SpanRecord:
         set_(self, "start_time", start)
         set_(self, "end_time", end)
         set_(self, "attributes", _frozen(attributes))
-        set_(self, "events", tuple(events))
-        set_(self, "links", tuple(links))
+        events = tuple(events)
+        links = tuple(links)
+        for item, cls in [(e, SpanEvent) for e in events] + [(lk, SpanLink) for lk in links]:
+            if not isinstance(item, cls):
+                raise ValueError(f"invalid {cls.__name__} {item!r}")
+        set_(self, "events", events)
+        set_(self, "links", links)
         set_(self, "resource", _frozen(resource))
         set_(self, "scope", scope)
         set_(self, "trace_state", trace_state or "")

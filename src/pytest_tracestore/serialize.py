@@ -48,8 +48,8 @@ try:
     from _json import encode_basestring as _encode_str
     from _json import make_encoder as _make_encoder
 
-    _c_encode = _make_encoder(
-        None, None, _encode_str, None, ":", ",", False, False, False
+    _c_encode: Any = _make_encoder(
+        None, None, _encode_str, None, ":", ",", False, False, False  # type: ignore[arg-type]
     )
 except ImportError:  # pragma: no cover - interpreters without the C accelerator
     _c_encode = None
@@ -245,8 +245,8 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
         item = _mapping(item, "links")
         links.append(
             SpanLink(
-                item.get("trace_id"),
-                item.get("span_id"),
+                item.get("trace_id"),  # type: ignore[arg-type]  # validated inside
+                item.get("span_id"),  # type: ignore[arg-type]
                 intern.attrs(_mapping(item.get("attributes"), "links.attributes")),
             )
         )
@@ -285,6 +285,8 @@ class SpanConverter:
         self._resources: dict[int, tuple[Any, FrozenAttributes, str]] = {}
         self._scopes: dict[int, tuple[Any, Scope | None, str]] = {}
         self._kinds: dict[Any, str] = {}
+        # (id(resource), id(scope)) -> the converted pair and the line's tail.
+        self._shared: dict[tuple[int, int], tuple[Any, ...]] = {}
 
     def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
         entry = self._resources.get(id(resource))
@@ -315,6 +317,14 @@ class SpanConverter:
                 self._scopes[id(scope)] = entry
         return entry[1], entry[2]
 
+    def _shared_entry(self, res: Any, scp: Any) -> tuple[Any, ...]:
+        resource, resource_json = self._resource(res)
+        scope, scope_json = self._scope(scp)
+        entry = (res, scp, resource, scope, f'"resource":{resource_json},"scope":{scope_json}}}\n')
+        if len(self._shared) < _CACHE_LIMIT:
+            self._shared[(id(res), id(scp))] = entry
+        return entry
+
     def convert(self, span: Any) -> tuple[SpanRecord, str]:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
         # The hot path: the fixed part of the line is formatted by hand (ids,
@@ -335,9 +345,16 @@ class SpanConverter:
         start = span.start_time or 0
         end = span.end_time or start
         name = span.name
-        attrs = span.attributes.copy()
+        try:
+            # ReadableSpan's public properties wrap these in a new proxy or
+            # tuple on every access; the span has ended, so they are final.
+            attrs = span._attributes
+            events = span._events
+            links = span._links
+        except AttributeError:
+            attrs, events, links = span.attributes, span.events, span.links
+        attrs = attrs.copy() if attrs else {}
         sdk_attrs = self._interner.sdk_attrs
-        events = span.events
         if events:
             event_dicts = []
             event_records = []
@@ -353,7 +370,6 @@ class SpanConverter:
         else:
             events_json = "[]"
             event_tuple = ()
-        links = span.links
         if links:
             link_dicts = []
             link_records = []
@@ -370,8 +386,12 @@ class SpanConverter:
             links_json = "[]"
             link_tuple = ()
         trace_state = ctx.trace_state.to_header() if ctx.trace_state else ""
-        resource, resource_json = self._resource(span.resource)
-        scope, scope_json = self._scope(span.instrumentation_scope)
+        res = span.resource
+        scp = span.instrumentation_scope
+        shared = self._shared.get((id(res), id(scp)))
+        if shared is None or shared[0] is not res or shared[1] is not scp:
+            shared = self._shared_entry(res, scp)
+        resource, scope, tail_json = shared[2], shared[3], shared[4]
         line = (
             f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
             f'"parent_span_id":{"null" if parent_id is None else chr(34) + parent_id + chr(34)},'
@@ -380,7 +400,7 @@ class SpanConverter:
             f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
             f'"attributes":{dumps_line(attrs) if attrs else "{}"},"events":{events_json},"links":{links_json},'
             + (f'"trace_state":{_encode_str(trace_state)},' if trace_state else "")
-            + f'"resource":{resource_json},"scope":{scope_json}}}\n'
+            + tail_json
         )
         record = make_record(
             trace_id,

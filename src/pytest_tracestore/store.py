@@ -21,11 +21,11 @@ __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_B
 #: The default memory budget of a store: 256 MiB.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
-# A record's memory is estimated from its JSON line: measured by
-# benchmarks/bench_processor.py, a record holds about half its line's length
-# in Python objects plus fixed overheads, index entries included.
-_BYTES_PER_LINE_CHAR = 1
-_BYTES_PER_RECORD = 400
+# A record's memory is estimated from its JSON line's length.  Measured with
+# benchmarks/bench_processor.py (tracemalloc, index entries included), a
+# record costs about 300 bytes plus half its line: the line repeats the
+# resource and scope, which records share.
+_BYTES_PER_RECORD = 300
 
 # Index buckets start as lists (small: 56 bytes for one entry) and become
 # deques once long enough that deleting from the front would cost.
@@ -86,7 +86,7 @@ def _size_of(record: SpanRecord) -> int:
 
         line = len(dumps_line(record_to_dict(record)))
         object.__setattr__(record, "_size", line)
-    return _BYTES_PER_RECORD + _BYTES_PER_LINE_CHAR * line
+    return _BYTES_PER_RECORD + line // 2
 
 
 class TraceStore:
@@ -400,6 +400,8 @@ def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
             try:
                 data = json.loads(raw)
                 record = record_from_dict(data, interner)
+                # The line's length is what the memory budget estimates from.
+                object.__setattr__(record, "_size", len(raw))
             except (ValueError, TypeError) as exc:
                 skipped += 1
                 if skipped <= _MAX_LINE_WARNINGS:
