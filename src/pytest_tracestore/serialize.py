@@ -13,8 +13,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan
+
 from .record import (
     EMPTY_ATTRIBUTES,
+    STATUSES,
     make_attributes,
     make_event,
     make_link,
@@ -271,6 +274,20 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
     )
 
 
+def _plain(attributes: Any) -> dict[str, Any]:
+    """The SDK's attributes of an ended span as a dict, without copying.
+
+    An ended span's ``BoundedAttributes`` is immutable, so its inner dict can
+    be read as is; ``copy()`` would cost a Python call and a dict per span.
+    """
+    if not attributes:
+        return {}
+    inner = getattr(attributes, "_dict", None)
+    if type(inner) is dict:
+        return inner
+    return dict(attributes)
+
+
 class SpanConverter:
     """Turns SDK ``ReadableSpan`` objects into a record and its JSON line.
 
@@ -284,7 +301,7 @@ class SpanConverter:
         # id(object) -> (object, converted): holding the object keeps its id unique.
         self._resources: dict[int, tuple[Any, FrozenAttributes, str]] = {}
         self._scopes: dict[int, tuple[Any, Scope | None, str]] = {}
-        self._kinds: dict[Any, str] = {}
+        self._enum_names: dict[int, tuple[Any, str]] = {}
         # (id(resource), id(scope)) -> the converted pair and the line's tail.
         self._shared: dict[tuple[int, int], tuple[Any, ...]] = {}
 
@@ -325,46 +342,97 @@ class SpanConverter:
             self._shared[(id(res), id(scp))] = entry
         return entry
 
+    def _enum_name(self, member: Any, allowed: tuple[str, ...], default: str) -> str:
+        # Keyed by id(): Enum.__hash__ is a Python-level call, too slow per span.
+        entry = self._enum_names.get(id(member))
+        if entry is None or entry[0] is not member:
+            name = getattr(member, "name", None)
+            entry = (member, name if name in allowed else default)
+            self._enum_names[id(member)] = entry
+        return entry[1]
+
     def convert(self, span: Any) -> tuple[SpanRecord, str]:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
-        # The hot path: the fixed part of the line is formatted by hand (ids,
-        # enum names and integers need no escaping); the JSON encoder runs only
-        # on attributes and events.
+        if type(span) is ReadableSpan:
+            try:
+                # The SDK hands every processor a plain ReadableSpan whose public
+                # properties are Python calls that copy (a proxy, a tuple) on
+                # each access; on this per-span path, reading the fields behind
+                # them halves the cost.  Any other span type, or an SDK whose
+                # internals moved, takes the public path below.
+                ctx: Any = span._context
+                trace_int, span_int, trace_state_obj = ctx[0], ctx[1], ctx[4]
+                parent: Any = span._parent
+                parent_int = parent[1] if parent is not None else None
+                status: Any = span._status
+                status_enum, description = status._status_code, status._description
+                fields = (
+                    span._name, span._kind, span._start_time, span._end_time,
+                    span._attributes, span._events, span._links,
+                    span._resource, span._instrumentation_scope,
+                )
+                events = [(e._name, e._timestamp, e._attributes) for e in fields[5]]
+            except (AttributeError, TypeError, IndexError):
+                return self._convert_public(span)
+        else:
+            return self._convert_public(span)
+        return self._build(
+            trace_int, span_int, parent_int, trace_state_obj, status_enum, description,
+            fields, events,
+        )
+
+    def _convert_public(self, span: Any) -> tuple[SpanRecord, str]:
         ctx = span.context
-        trace_id = "%032x" % ctx.trace_id
-        span_id = "%016x" % ctx.span_id
         parent = span.parent
-        parent_id = "%016x" % parent.span_id if parent is not None else None
-        kind = self._kinds.get(span.kind)
-        if kind is None:
-            kind = span.kind.name if span.kind.name in KINDS else "INTERNAL"
-            self._kinds[span.kind] = kind
         status = span.status
-        status_code = status.status_code.name
-        description = status.description or None
-        start = span.start_time or 0
-        end = span.end_time or start
-        name = span.name
-        try:
-            # ReadableSpan's public properties wrap these in a new proxy or
-            # tuple on every access; the span has ended, so they are final.
-            attrs = span._attributes
-            events = span._events
-            links = span._links
-        except AttributeError:
-            attrs, events, links = span.attributes, span.events, span.links
-        attrs = attrs.copy() if attrs else {}
+        fields = (
+            span.name, span.kind, span.start_time, span.end_time,
+            span.attributes, span.events, span.links,
+            span.resource, span.instrumentation_scope,
+        )
+        events = [(e.name, e.timestamp, e.attributes) for e in fields[5]]
+        return self._build(
+            ctx.trace_id, ctx.span_id, parent.span_id if parent is not None else None,
+            ctx.trace_state, status.status_code, status.description, fields, events,
+        )
+
+    def _build(
+        self,
+        trace_int: int,
+        span_int: int,
+        parent_int: int | None,
+        trace_state_obj: Any,
+        status_enum: Any,
+        description: str | None,
+        fields: tuple[Any, ...],
+        events: list[tuple[str, int, Any]],
+    ) -> tuple[SpanRecord, str]:
+        # The fixed part of the line is formatted by hand (ids, enum names and
+        # integers need no escaping); the JSON encoder runs only on attributes
+        # and events.
+        name, kind_enum, start, end, attrs, _, links, res, scp = fields
+        trace_id = "%032x" % trace_int
+        span_id = "%016x" % span_int
+        parent_id = None if parent_int is None else "%016x" % parent_int
+        names = self._enum_names
+        entry = names.get(id(kind_enum))
+        kind = entry[1] if entry is not None else self._enum_name(kind_enum, KINDS, "INTERNAL")
+        entry = names.get(id(status_enum))
+        status_code = (
+            entry[1] if entry is not None else self._enum_name(status_enum, STATUSES, "UNSET")
+        )
+        description = description or None
+        start = start or 0
+        end = end or start
+        attrs = _plain(attrs)
         sdk_attrs = self._interner.sdk_attrs
         if events:
             event_dicts = []
             event_records = []
-            for event in events:
-                eattrs = event.attributes
-                eattrs = eattrs.copy() if eattrs else {}
-                event_dicts.append(
-                    {"name": event.name, "time_unix_nano": event.timestamp, "attributes": eattrs}
-                )
-                event_records.append(make_event(event.name, event.timestamp, sdk_attrs(eattrs)))
+            for ename, etime, eattrs in events:
+                eattrs = _plain(eattrs)
+                event_dicts.append({"name": ename, "time_unix_nano": etime, "attributes": eattrs})
+                event_records.append(make_event(ename, etime, sdk_attrs(eattrs)))
             events_json = dumps_line(event_dicts)
             event_tuple = tuple(event_records)
         else:
@@ -385,13 +453,10 @@ class SpanConverter:
         else:
             links_json = "[]"
             link_tuple = ()
-        trace_state = ctx.trace_state.to_header() if ctx.trace_state else ""
-        res = span.resource
-        scp = span.instrumentation_scope
+        trace_state = trace_state_obj.to_header() if trace_state_obj else ""
         shared = self._shared.get((id(res), id(scp)))
         if shared is None or shared[0] is not res or shared[1] is not scp:
             shared = self._shared_entry(res, scp)
-        resource, scope, tail_json = shared[2], shared[3], shared[4]
         line = (
             f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
             f'"parent_span_id":{"null" if parent_id is None else chr(34) + parent_id + chr(34)},'
@@ -400,7 +465,7 @@ class SpanConverter:
             f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
             f'"attributes":{dumps_line(attrs) if attrs else "{}"},"events":{events_json},"links":{links_json},'
             + (f'"trace_state":{_encode_str(trace_state)},' if trace_state else "")
-            + tail_json
+            + shared[4]
         )
         record = make_record(
             trace_id,
@@ -415,8 +480,8 @@ class SpanConverter:
             sdk_attrs(attrs),
             event_tuple,
             link_tuple,
-            resource,
-            scope,
+            shared[2],
+            shared[3],
             trace_state,
             len(line),
         )
