@@ -186,13 +186,14 @@ def _render_tree(
         walk(root, "", "")
     cells = _table(
         [
-            (tree + span.name, span.kind.lower(), _duration(span.duration_ns), span.status)
+            # The empty last column pads the status, so details line up too.
+            (tree + span.name, span.kind.lower(), _duration(span.duration_ns), span.status, "")
             for tree, span, _ in rows
         ],
         right=(2,),
     )
     lines = []
-    for (name, kind, duration, status), (tree, span, orphan) in zip(cells, rows):
+    for (name, kind, duration, status, _), (tree, span, orphan) in zip(cells, rows):
         branch, rest = name[: len(tree)], name[len(tree):]
         details = _details(span, all_attributes) + style.dim(orphan)
         line = f"{style.dim(branch)}{style.bold(rest) if span.is_error else rest}  {style.dim(kind)}  {duration}  {style.status(status, span.status)}"
