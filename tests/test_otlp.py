@@ -14,7 +14,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from pytest_tracestore import Scope, SpanEvent, SpanLink, SpanRecord
+from pytest_tracestore.serialize import dumps_line
 from pytest_tracestore.otlp import (
+    OtlpLineEncoder,
     is_traces_data,
     record_to_otlp_line,
     records_from_otlp_line,
@@ -279,6 +281,8 @@ def test_round_trip_through_otlp_json_is_lossless(records):
     key = records.index
     # Grouping may reorder spans across groups; each span comes back equal.
     assert sorted(back, key=key) == records
+    encoder = OtlpLineEncoder()  # reused, as the processor does
     for record in records:
-        line_back = records_from_otlp_line(record_to_otlp_line(record))
-        assert line_back == [record]
+        line = encoder.encode(record)
+        assert line == dumps_line(records_to_traces_data([record]))
+        assert records_from_otlp_line(line) == [record]

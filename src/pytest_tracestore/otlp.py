@@ -39,12 +39,13 @@ from .record import (
     normalize_span_id,
     normalize_trace_id,
 )
-from .serialize import _Interner, _string, dumps_line
+from .serialize import _CACHE_LIMIT, _Interner, _string, dumps_line
 
 __all__ = [
     "records_to_traces_data",
     "records_from_traces_data",
     "record_to_otlp_line",
+    "OtlpLineEncoder",
     "records_from_otlp_line",
     "is_traces_data",
 ]
@@ -203,12 +204,51 @@ def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
     return {"resourceSpans": resource_spans}
 
 
+class OtlpLineEncoder:
+    """Encodes records one per line, as OTLP JSON Lines, reusing each resource's and scope's text.
+
+    Spans of one run share a handful of resources and scopes (interned, so
+    identical objects); their JSON is built once and only the span is
+    encoded per call.  This is what ``FileBasedSpanProcessor(format="otlp")``
+    runs for every span.
+    """
+
+    def __init__(self) -> None:
+        # (id(resource), id(scope)) -> (resource, scope, head, tail); holding
+        # the objects keeps their ids unique.
+        self._frames: Dict[Tuple[int, int], Tuple[Any, Any, str, str]] = {}
+
+    def encode(self, record: SpanRecord) -> str:
+        """Return the line (compact JSON, no trailing newline) of one ``TracesData``."""
+        resource, scope = record.resource, record.scope
+        frame = self._frames.get((id(resource), id(scope)))
+        if frame is None or frame[0] is not resource or frame[1] is not scope:
+            frame = (resource, scope) + _frame(resource, scope)
+            if len(self._frames) < _CACHE_LIMIT:
+                self._frames[(id(resource), id(scope))] = frame
+        return frame[2] + dumps_line(_span_dict(record)) + frame[3]
+
+
+def _frame(resource: FrozenAttributes, scope: Optional[Scope]) -> Tuple[str, str]:
+    """The text of a one-span ``TracesData`` before and after the span."""
+    head = dumps_line({"resource": {"attributes": _key_values(resource)} if resource else {}})
+    scope_spans = _scope_spans(scope, [])
+    scope_head = dumps_line({k: v for k, v in scope_spans.items() if k == "scope"})
+    scope_tail = dumps_line({k: v for k, v in scope_spans.items() if k == "schemaUrl"})
+    return (
+        '{"resourceSpans":[' + head[:-1] + ',"scopeSpans":['
+        + (scope_head[:-1] + "," if len(scope_head) > 2 else "{") + '"spans":[',
+        "]" + ("," + scope_tail[1:] if len(scope_tail) > 2 else "}") + "]}]}",
+    )
+
+
 def record_to_otlp_line(record: SpanRecord) -> str:
     """Return one span as an OTLP JSON Lines line: a ``TracesData`` with that span alone.
 
-    The text is compact JSON without the trailing newline.
+    The text is compact JSON without the trailing newline.  To encode many
+    spans, reuse an :class:`OtlpLineEncoder`.
     """
-    return dumps_line(records_to_traces_data((record,)))
+    return OtlpLineEncoder().encode(record)
 
 
 # -- decoding -----------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .otlp import record_to_otlp_line
+from .otlp import OtlpLineEncoder
 from .serialize import SpanConverter, encode_line
 from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
 
@@ -62,7 +62,7 @@ class FileBasedSpanProcessor(SpanProcessor):
         if format not in FORMATS:
             raise ValueError(f"invalid format {format!r}: expected one of {', '.join(FORMATS)}")
         self.format = format
-        self._otlp = format == "otlp"
+        self._otlp = OtlpLineEncoder().encode if format == "otlp" else None
         self.path = Path(path)
         self.max_spans = max_spans
         self.fsync = bool(fsync)
@@ -117,8 +117,8 @@ class FileBasedSpanProcessor(SpanProcessor):
             return
         try:
             record, line = self._converter.convert(span)
-            if self._otlp:
-                line = record_to_otlp_line(record) + "\n"
+            if self._otlp is not None:
+                line = self._otlp(record) + "\n"
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
