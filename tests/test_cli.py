@@ -10,15 +10,14 @@ import sys
 import sysconfig
 
 import pytest
+from conftest import exception_event, make_record
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
-from pytest_tracestore import Scope, SpanEvent, TraceStore
+from pytest_tracestore import Scope, TraceStore
 from pytest_tracestore.cli import main
 from pytest_tracestore.otlp import record_to_otlp_line
 from pytest_tracestore.serialize import dumps_line, record_to_dict
-
-from conftest import exception_event, make_record
 
 MS = 1_000_000
 T0 = 1_764_201_600_000_000_000  # 2025-11-27 00:00:00 UTC
@@ -287,3 +286,21 @@ def test_module_and_console_script_run_without_pytest(tmp_path):
     assert script.stderr.strip().splitlines() == [
         "pytest-tracestore: error: invalid trace id 'zz': expected up to 32 hex digits"
     ]
+
+
+def test_show_keeps_spans_whose_parent_is_missing_or_in_a_cycle(tmp_path):
+    trace = "cc" * 16
+    records = [
+        make_record(trace_id=trace, span_id="0a" * 8, parent_span_id="ff" * 8, name="orphan",
+                    start_time=T0, end_time=T0 + MS),
+        make_record(trace_id=trace, span_id="0b" * 8, parent_span_id="0c" * 8, name="loop-b",
+                    start_time=T0 + MS, end_time=T0 + 2 * MS),
+        make_record(trace_id=trace, span_id="0c" * 8, parent_span_id="0b" * 8, name="loop-c",
+                    start_time=T0 + 2 * MS, end_time=T0 + 3 * MS),
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("".join(dumps_line(record_to_dict(r)) + "\n" for r in records), encoding="utf-8")
+    code, out, _ = run("show", path, trace)
+    assert code == 0
+    assert [line[:10].rstrip() for line in out.splitlines()[1:]] == ["orphan", "loop-b", "└── loop-c"]
+    assert out.splitlines()[1].endswith("(parent not in file)")

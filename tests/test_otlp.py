@@ -8,13 +8,14 @@ import pytest
 from google.protobuf.json_format import MessageToDict, ParseDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from pytest_tracestore import Scope, SpanEvent, SpanLink, SpanRecord
-from pytest_tracestore.serialize import dumps_line
 from pytest_tracestore.otlp import (
     OtlpLineEncoder,
     is_traces_data,
@@ -23,6 +24,7 @@ from pytest_tracestore.otlp import (
     records_from_traces_data,
     records_to_traces_data,
 )
+from pytest_tracestore.serialize import dumps_line
 
 SHOP = {"service.name": "shop", "deployment.environment": "ci"}
 SCOPE = Scope("shop.payments", "1.2", "https://opentelemetry.io/schemas/1.21.0", {"lib": "x"})

@@ -29,7 +29,7 @@ from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence, 
 from .jaeger import records_to_jaeger
 from .otlp import records_to_traces_data
 from .query import Query
-from .record import STATUSES, KINDS, SpanRecord, _same_value, normalize_trace_id
+from .record import KINDS, STATUSES, SpanRecord, _same_value
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore, TraceStoreWarning
 
@@ -119,13 +119,17 @@ def _short(value: Any, width: int = _VALUE_WIDTH) -> str:
 
 
 def _error_text(record: SpanRecord) -> str:
-    parts = [p for p in (record.error_type, record.exception_message or record.status_description) if p]
+    parts = [
+        p for p in (record.error_type, record.exception_message or record.status_description) if p
+    ]
     return _short(": ".join(parts), 100) if parts else ""
 
 
 def _details(record: SpanRecord, all_attributes: bool) -> str:
-    keys: Iterable[str] = record.attributes if all_attributes else (
-        k for k in _KEY_ATTRIBUTES if k in record.attributes
+    keys: Iterable[str] = (
+        record.attributes
+        if all_attributes
+        else (k for k in _KEY_ATTRIBUTES if k in record.attributes)
     )
     text = " ".join(f"{k}={_short(record.attributes[k])}" for k in keys)
     if record.is_error:
@@ -135,7 +139,7 @@ def _details(record: SpanRecord, all_attributes: bool) -> str:
     return text
 
 
-def _table(rows: List[Tuple[str, ...]], right: Sequence[int] = ()) -> List[List[str]]:
+def _table(rows: Sequence[Tuple[str, ...]], right: Sequence[int] = ()) -> List[List[str]]:
     """Pad cells to aligned columns (``right``: right-aligned column numbers)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
     last = len(widths) - 1
@@ -162,10 +166,11 @@ def _render_tree(
     as a root, marked as such.
     """
     by_id = {s.span_id: s for s in spans}
+    shown = [
+        s for s in sorted(spans, key=lambda s: s.start_time) if keep is None or s.span_id in keep
+    ]
     children: Dict[Optional[str], List[SpanRecord]] = {}
-    for span in sorted(spans, key=lambda s: s.start_time):
-        if keep is not None and span.span_id not in keep:
-            continue
+    for span in shown:
         parent = span.parent_span_id if span.parent_span_id in by_id else None
         children.setdefault(parent, []).append(span)
     rows: List[Tuple[str, SpanRecord, str]] = []
@@ -175,7 +180,11 @@ def _render_tree(
         if span.span_id in seen:  # a malformed file may hold a cycle
             return
         seen.add(span.span_id)
-        orphan = " (parent not in file)" if span.parent_span_id and span.parent_span_id not in by_id else ""
+        orphan = (
+            " (parent not in file)"
+            if span.parent_span_id and span.parent_span_id not in by_id
+            else ""
+        )
         rows.append((prefix + branch, span, orphan))
         kids = children.get(span.span_id, [])
         extension = "" if not branch else ("    " if branch == "└── " else "│   ")
@@ -184,6 +193,9 @@ def _render_tree(
 
     for root in children.get(None, []):
         walk(root, "", "")
+    for span in shown:  # spans in a parent cycle have no root: show them anyway
+        if span.span_id not in seen:
+            walk(span, "", "")
     cells = _table(
         [
             # The empty last column pads the status, so details line up too.
@@ -194,9 +206,12 @@ def _render_tree(
     )
     lines = []
     for (name, kind, duration, status, _), (tree, span, orphan) in zip(cells, rows):
-        branch, rest = name[: len(tree)], name[len(tree):]
+        branch, rest = name[: len(tree)], name[len(tree) :]
         details = _details(span, all_attributes) + style.dim(orphan)
-        line = f"{style.dim(branch)}{style.bold(rest) if span.is_error else rest}  {style.dim(kind)}  {duration}  {style.status(status, span.status)}"
+        line = (
+            f"{style.dim(branch)}{style.bold(rest) if span.is_error else rest}  "
+            f"{style.dim(kind)}  {duration}  {style.status(status, span.status)}"
+        )
         lines.append((line + ("  " + details if details else "")).rstrip())
     return lines
 
@@ -275,7 +290,10 @@ def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     w("\nslowest spans\n")
     rows = [(_duration(s.duration_ns), s.status, s.name, s.trace_id) for s in slowest]
     for (duration, status, name, trace), span in zip(_table(rows, right=(0,)), slowest):
-        w(f"  {duration}  {style.status(status, span.status)}  {name}  {style.dim(trace)}\n".rstrip() + "\n")
+        w(
+            f"  {duration}  {style.status(status, span.status)}  {name}  {style.dim(trace)}\n".rstrip()
+            + "\n"
+        )
     return 0
 
 
@@ -315,7 +333,12 @@ def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             out.write(line + "\n")
         hidden = len(spans) - len(keep)
         if hidden:
-            out.write(style.dim(f"… {hidden} more span{'s' * (hidden != 1)}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
+            out.write(
+                style.dim(
+                    f"… {hidden} more span{'s' * (hidden != 1)}: {PROG} show {args.file} {spans[0].trace_id}"
+                )
+                + "\n"
+            )
     return 1
 
 
@@ -340,7 +363,9 @@ def cmd_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     style = _Style(out)
     trace_id = _find_trace(store, args.trace_id)
     if trace_id is None:
-        err.write(f"{PROG}: no trace {args.trace_id} in {args.file} ({len(store.trace_ids())} traces)\n")
+        err.write(
+            f"{PROG}: no trace {args.trace_id} in {args.file} ({len(store.trace_ids())} traces)\n"
+        )
         return 1
     spans = store.get_trace(trace_id)
     out.write(_trace_header(spans, style) + "\n")
@@ -350,7 +375,16 @@ def cmd_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m|h)?\s*$")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    None: 1.0,
+}
 
 
 def _parse_duration(text: str) -> float:
@@ -459,8 +493,15 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     elif found:
         style = _Style(out)
         rows = [
-            (_time(s.start_time), _duration(s.duration_ns), s.status, s.kind.lower(), s.name,
-             s.trace_id, s.span_id)
+            (
+                _time(s.start_time),
+                _duration(s.duration_ns),
+                s.status,
+                s.kind.lower(),
+                s.name,
+                s.trace_id,
+                s.span_id,
+            )
             for s in found
         ]
         for cells, span in zip(_table(rows, right=(1,)), found):
@@ -541,8 +582,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("summary", "span and trace counts, errors by type, slowest spans, services", cmd_summary)
-    p.add_argument("--top", type=int, default=10, metavar="N", help="how many slowest spans (default 10)")
+    p = command(
+        "summary", "span and trace counts, errors by type, slowest spans, services", cmd_summary
+    )
+    p.add_argument(
+        "--top", type=int, default=10, metavar="N", help="how many slowest spans (default 10)"
+    )
 
     p = command("failures", "every ERROR span with its trace context, as trees", cmd_failures)
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
@@ -553,25 +598,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("query", "spans matching every filter given", cmd_query)
     p.add_argument("--name", help="exact span name")
-    p.add_argument("--name-regex", type=_regex, metavar="REGEX", help="span name matches (re.search)")
-    p.add_argument("--attr", action="append", type=_parse_attr, metavar="KEY=VALUE",
-                   help="attribute equals VALUE (as text, or the number/boolean it spells); repeatable")
+    p.add_argument(
+        "--name-regex", type=_regex, metavar="REGEX", help="span name matches (re.search)"
+    )
+    p.add_argument(
+        "--attr",
+        action="append",
+        type=_parse_attr,
+        metavar="KEY=VALUE",
+        help="attribute equals VALUE (as text, or the number/boolean it spells); repeatable",
+    )
     p.add_argument("--status", type=_choice(STATUSES, "status"), help="unset, ok or error")
-    p.add_argument("--kind", type=_choice(KINDS, "kind"), help="internal, server, client, producer or consumer")
-    p.add_argument("--error-type", metavar="T", help="error type; a short name matches a qualified one")
+    p.add_argument(
+        "--kind", type=_choice(KINDS, "kind"), help="internal, server, client, producer or consumer"
+    )
+    p.add_argument(
+        "--error-type", metavar="T", help="error type; a short name matches a qualified one"
+    )
     p.add_argument("--trace-id", metavar="ID", help="one trace (32 hex digits or a unique prefix)")
-    p.add_argument("--min-duration", type=_parse_duration, metavar="D", help="such as 250ms, 1.5s, 2m")
+    p.add_argument(
+        "--min-duration", type=_parse_duration, metavar="D", help="such as 250ms, 1.5s, 2m"
+    )
     p.add_argument("--max-duration", type=_parse_duration, metavar="D")
-    p.add_argument("--since", metavar="TIME",
-                   help="spans ending at or after TIME: ISO 8601 (naive means UTC), epoch seconds, "
-                   "or a duration such as 5m counted back from the file's last span")
+    p.add_argument(
+        "--since",
+        metavar="TIME",
+        help="spans ending at or after TIME: ISO 8601 (naive means UTC), epoch seconds, "
+        "or a duration such as 5m counted back from the file's last span",
+    )
     p.add_argument("--until", metavar="TIME", help="spans starting at or before TIME (as --since)")
     p.add_argument("--limit", type=int, metavar="N", help="at most N spans")
     p.add_argument("--json", action="store_true", help="one JSON object per line (for jq)")
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
 
     p = command("export", "convert the file for other tools", cmd_export)
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or - for stdout")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output file, or - for stdout"
+    )
     p.add_argument(
         "--format",
         choices=("otlp", "jaeger", "jsonl"),

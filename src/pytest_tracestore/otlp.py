@@ -39,7 +39,7 @@ from .record import (
     normalize_span_id,
     normalize_trace_id,
 )
-from .serialize import _CACHE_LIMIT, _Interner, _string, dumps_line
+from .serialize import _CACHE_LIMIT, _Interner, _mapping, _string, dumps_line
 
 __all__ = [
     "records_to_traces_data",
@@ -78,7 +78,9 @@ def _any_value(value: Any) -> Dict[str, Any]:
         if math.isfinite(value):
             return {"doubleValue": value}
         # Proto3 JSON spells the non-finite doubles as strings.
-        return {"doubleValue": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
+        return {
+            "doubleValue": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        }
     if isinstance(value, (tuple, list)):
         return {"arrayValue": {"values": [_any_value(v) for v in value]}}
     if isinstance(value, Mapping):
@@ -236,8 +238,11 @@ def _frame(resource: FrozenAttributes, scope: Optional[Scope]) -> Tuple[str, str
     scope_head = dumps_line({k: v for k, v in scope_spans.items() if k == "scope"})
     scope_tail = dumps_line({k: v for k, v in scope_spans.items() if k == "schemaUrl"})
     return (
-        '{"resourceSpans":[' + head[:-1] + ',"scopeSpans":['
-        + (scope_head[:-1] + "," if len(scope_head) > 2 else "{") + '"spans":[',
+        '{"resourceSpans":['
+        + head[:-1]
+        + ',"scopeSpans":['
+        + (scope_head[:-1] + "," if len(scope_head) > 2 else "{")
+        + '"spans":[',
         "]" + ("," + scope_tail[1:] if len(scope_tail) > 2 else "}") + "]}]}",
     )
 
@@ -257,14 +262,6 @@ def record_to_otlp_line(record: SpanRecord) -> str:
 def _get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
     value = obj.get(camel)
     return obj.get(snake) if value is None else value
-
-
-def _object(value: Any, where: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where} must be an object, got {value!r}")
-    return value
 
 
 def _list(value: Any, where: str) -> List[Any]:
@@ -329,7 +326,7 @@ def _enum(value: Any, names: Mapping[int, str], prefix: str, where: str) -> str:
     if isinstance(value, str):
         name = value.upper()
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
         if name == "UNSPECIFIED":
             return names[0]
         if name in names.values():
@@ -352,7 +349,7 @@ def _double(value: Any, where: str) -> float:
 
 
 def _value(data: Any, where: str) -> Any:
-    data = _object(data, where)
+    data = _mapping(data, where)
     if not data:
         return None
     if len(data) != 1:
@@ -371,11 +368,13 @@ def _value(data: Any, where: str) -> Any:
     if kind in ("doubleValue", "double_value"):
         return _double(value, f"{where}.doubleValue")
     if kind in ("arrayValue", "array_value"):
-        values = _list(_object(value, f"{where}.arrayValue").get("values"), f"{where}.arrayValue.values")
+        values = _list(
+            _mapping(value, f"{where}.arrayValue").get("values"), f"{where}.arrayValue.values"
+        )
         return tuple(_value(v, f"{where}.arrayValue.values") for v in values)
     if kind in ("kvlistValue", "kvlist_value"):
-        values = _object(value, f"{where}.kvlistValue").get("values")
-        return _attributes(values, f"{where}.kvlistValue.values")
+        pairs = _mapping(value, f"{where}.kvlistValue").get("values")
+        return _attributes(pairs, f"{where}.kvlistValue.values")
     if kind in ("bytesValue", "bytes_value"):
         try:
             return base64.b64decode(value, validate=True)
@@ -387,7 +386,7 @@ def _value(data: Any, where: str) -> Any:
 def _attributes(data: Any, where: str) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for item in _list(data, where):
-        item = _object(item, where)
+        item = _mapping(item, where)
         key = item.get("key")
         if not isinstance(key, str):
             raise ValueError(f"{where}: attribute key must be a string, got {key!r}")
@@ -400,7 +399,7 @@ def _scope(data: Mapping[str, Any], intern: _Interner) -> Optional[Scope]:
     schema_url = _get(data, "schemaUrl", "schema_url") or None
     if scope is None and schema_url is None:
         return None
-    scope = _object(scope, "scope")
+    scope = _mapping(scope, "scope")
     return intern.scope(
         {
             "name": scope.get("name") or "",
@@ -411,8 +410,10 @@ def _scope(data: Mapping[str, Any], intern: _Interner) -> Optional[Scope]:
     )
 
 
-def _span(data: Any, resource: FrozenAttributes, scope: Optional[Scope], intern: _Interner) -> SpanRecord:
-    data = _object(data, "span")
+def _span(
+    data: Any, resource: FrozenAttributes, scope: Optional[Scope], intern: _Interner
+) -> SpanRecord:
+    data = _mapping(data, "span")
     trace_id = _required_id(_get(data, "traceId", "trace_id"), 32, "traceId")
     span_id = _required_id(_get(data, "spanId", "span_id"), 16, "spanId")
     parent = _id(_get(data, "parentSpanId", "parent_span_id"), 16, "parentSpanId")
@@ -423,14 +424,14 @@ def _span(data: Any, resource: FrozenAttributes, scope: Optional[Scope], intern:
     end = _int(_get(data, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
     if end < start:
         raise ValueError(f"span {name!r} ends ({end}) before it starts ({start})")
-    status = _object(data.get("status"), "status")
+    status = _mapping(data.get("status"), "status")
     status_name = _enum(status.get("code"), _STATUS_NAME, "STATUS_CODE_", "status code")
     message = status.get("message") or None
     if message is not None and not isinstance(message, str):
         raise ValueError(f"status message must be a string, got {message!r}")
     events = tuple(
         SpanEvent(
-            _string(_object(e, "event").get("name", ""), "events.name"),
+            _string(_mapping(e, "event").get("name", ""), "events.name"),
             _int(_get(e, "timeUnixNano", "time_unix_nano"), "event timeUnixNano"),
             intern.attrs(_attributes(e.get("attributes"), "event attributes")),
         )
@@ -438,7 +439,7 @@ def _span(data: Any, resource: FrozenAttributes, scope: Optional[Scope], intern:
     )
     links = tuple(
         SpanLink(
-            _required_id(_get(_object(lk, "link"), "traceId", "trace_id"), 32, "link traceId"),
+            _required_id(_get(_mapping(lk, "link"), "traceId", "trace_id"), 32, "link traceId"),
             _required_id(_get(lk, "spanId", "span_id"), 16, "link spanId"),
             intern.attrs(_attributes(lk.get("attributes"), "link attributes")),
         )
@@ -469,9 +470,7 @@ def _span(data: Any, resource: FrozenAttributes, scope: Optional[Scope], intern:
 
 def is_traces_data(data: Any) -> bool:
     """Whether a decoded JSON value looks like an OTLP ``TracesData`` (or export request)."""
-    return isinstance(data, Mapping) and (
-        "resourceSpans" in data or "resource_spans" in data
-    )
+    return isinstance(data, Mapping) and ("resourceSpans" in data or "resource_spans" in data)
 
 
 def records_from_traces_data(
@@ -491,8 +490,8 @@ def records_from_traces_data(
     intern = interner or _Interner()
     records: List[SpanRecord] = []
     for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans"):
-        resource_spans = _object(resource_spans, "resourceSpans[]")
-        resource_data = _object(resource_spans.get("resource"), "resource")
+        resource_spans = _mapping(resource_spans, "resourceSpans[]")
+        resource_data = _mapping(resource_spans.get("resource"), "resource")
         attrs = _attributes(resource_data.get("attributes"), "resource.attributes")
         resource = intern.resource(attrs) if attrs else EMPTY_ATTRIBUTES
         scope_list = _get(resource_spans, "scopeSpans", "scope_spans")
@@ -500,7 +499,7 @@ def records_from_traces_data(
             # OTLP before 0.19 named the level instrumentationLibrarySpans.
             scope_list = resource_spans.get("instrumentationLibrarySpans")
         for scope_spans in _list(scope_list, "scopeSpans"):
-            scope_spans = _object(scope_spans, "scopeSpans[]")
+            scope_spans = _mapping(scope_spans, "scopeSpans[]")
             if "scope" not in scope_spans and "instrumentationLibrary" in scope_spans:
                 scope_spans = dict(scope_spans, scope=scope_spans["instrumentationLibrary"])
             scope = _scope(scope_spans, intern)

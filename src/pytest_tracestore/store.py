@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from typing import Any, Deque, Dict, List, Optional, Union
 
+from .otlp import is_traces_data, records_from_traces_data
 from .query import Query, error_type_matches, error_type_name, short_error_type
 from .record import SpanRecord, _same_value, normalize_trace_id
-from .otlp import is_traces_data, records_from_traces_data
 from .serialize import _Interner, record_from_dict
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
