@@ -357,8 +357,7 @@ class TraceStore:
         """Read an artifact file back into a new store.
 
         The file may be our JSON Lines or OTLP JSON Lines; the format is
-        detected from its first line.
-        A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
+        detected from its first line.  A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
         that names the file, the line number and the problem.  A missing file
         raises ``FileNotFoundError``.
         """
