@@ -143,6 +143,8 @@ def test_show_unknown_and_malformed_trace_ids(artifact):
         (["--since", "30ms"], ["POST /checkout", "payments.charge"]),  # back from the last span
         (["--until", "2025-11-27T00:00:00.005Z"], ["GET /items"]),
         (["--trace-id", TRACE_OK[:4]], ["GET /items"]),
+        (["--since", str((T0 + 55 * MS) / 1e9)], ["POST /checkout"]),  # epoch seconds
+        (["--name-regex", ".", "--limit", "2"], ["GET /items", "POST /checkout"]),
     ],
 )
 def test_query_filters(artifact, filters, names):
@@ -216,12 +218,16 @@ def test_export_to_stdout_and_back_to_our_format(artifact, tmp_path, capsysbinar
 def test_bad_inputs_get_one_line_and_exit_2(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
+    good = tmp_path / "good.jsonl"
+    good.write_text(dumps_line(record_to_dict(_records()[0])) + "\n", encoding="utf-8")
     cases = [
         (["summary", tmp_path / "missing.jsonl"], f"no such file: {tmp_path / 'missing.jsonl'}"),
         (["summary", empty], f"{empty} holds no spans"),
         (["summary", tmp_path], f"{tmp_path} is a folder; give a trace file"),
         (["query", empty, "--status", "sideways"], "argument --status: invalid status 'sideways'"),
         (["export", empty], "the following arguments are required: -o/--output"),
+        (["query", empty, "--limit", "0"], "argument --limit: invalid count '0'"),
+        (["query", good, "--since", "yesterday"], "invalid time 'yesterday': expected an ISO 8601 time"),
         (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
     ]
     for argv, message in cases:

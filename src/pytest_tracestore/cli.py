@@ -400,10 +400,9 @@ def _parse_duration(text: str) -> float:
 
 def _parse_moment(text: str, latest_ns: int) -> float:
     """Epoch seconds from an ISO 8601 time, epoch seconds, or a duration back from ``latest_ns``."""
-    try:
+    match = _DURATION.match(text)
+    if match and match.group(2):  # a unit: a duration; a bare number is epoch seconds
         return latest_ns / 1e9 - _parse_duration(text)
-    except argparse.ArgumentTypeError:
-        pass
     try:
         return float(text)
     except ValueError:
@@ -436,6 +435,16 @@ def _parse_attr(text: str) -> Tuple[str, List[Any]]:
     if isinstance(parsed, (bool, int, float, list)):
         candidates.append(parsed)
     return key, candidates
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected a whole number >= 1")
+    return number
 
 
 def _choice(names: Sequence[str], what: str) -> Callable[[str], str]:
@@ -586,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", "span and trace counts, errors by type, slowest spans, services", cmd_summary
     )
     p.add_argument(
-        "--top", type=int, default=10, metavar="N", help="how many slowest spans (default 10)"
+        "--top", type=_positive, default=10, metavar="N", help="how many slowest spans (default 10)"
     )
 
     p = command("failures", "every ERROR span with its trace context, as trees", cmd_failures)
@@ -619,7 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-duration", type=_parse_duration, metavar="D", help="such as 250ms, 1.5s, 2m"
     )
-    p.add_argument("--max-duration", type=_parse_duration, metavar="D")
+    p.add_argument("--max-duration", type=_parse_duration, metavar="D", help="as --min-duration")
     p.add_argument(
         "--since",
         metavar="TIME",
@@ -627,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or a duration such as 5m counted back from the file's last span",
     )
     p.add_argument("--until", metavar="TIME", help="spans starting at or before TIME (as --since)")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N spans")
+    p.add_argument("--limit", type=_positive, metavar="N", help="at most N spans")
     p.add_argument("--json", action="store_true", help="one JSON object per line (for jq)")
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
 
