@@ -310,3 +310,13 @@ def test_show_keeps_spans_whose_parent_is_missing_or_in_a_cycle(tmp_path):
     assert code == 0
     assert [line[:10].rstrip() for line in out.splitlines()[1:]] == ["orphan", "loop-b", "└── loop-c"]
     assert out.splitlines()[1].endswith("(parent not in file)")
+
+
+def test_control_characters_in_names_are_escaped(tmp_path):
+    record = make_record(name="evil\x1b[2J\nname", resource={"service.name": "s\x07"})
+    path = tmp_path / "evil.jsonl"
+    path.write_text(dumps_line(record_to_dict(record)) + "\n", encoding="utf-8")
+    for argv in (["summary", path], ["query", path], ["show", path, record.trace_id]):
+        code, out, _ = run(*argv)
+        assert code == 0 and "\x1b" not in out and "\x07" not in out
+        assert "evil\\x1b[2J\\nname" in out

@@ -109,12 +109,20 @@ def _time(ns: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """Escape control characters: a span name must not move the cursor or colour the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _short(value: Any, width: int = _VALUE_WIDTH) -> str:
     if isinstance(value, (tuple, list)):
         text = json.dumps(list(value), ensure_ascii=False, default=str)
     else:
         text = str(value)
-    text = " ".join(text.split())  # one line, whatever the value holds
+    text = _clean(" ".join(text.split()))  # one line, whatever the value holds
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -199,7 +207,13 @@ def _render_tree(
     cells = _table(
         [
             # The empty last column pads the status, so details line up too.
-            (tree + span.name, span.kind.lower(), _duration(span.duration_ns), span.status, "")
+            (
+                tree + _clean(span.name),
+                span.kind.lower(),
+                _duration(span.duration_ns),
+                span.status,
+                "",
+            )
             for tree, span, _ in rows
         ],
         right=(2,),
@@ -219,7 +233,7 @@ def _render_tree(
 def _trace_header(spans: List[SpanRecord], style: _Style) -> str:
     start = min(s.start_time for s in spans)
     end = max(s.end_time for s in spans)
-    services = sorted({str(s.resource.get("service.name", "?")) for s in spans})
+    services = sorted({_clean(str(s.resource.get("service.name", "?"))) for s in spans})
     errors = sum(s.is_error for s in spans)
     error_text = style.status(f", {errors} error{'s' * (errors != 1)}", "ERROR") if errors else ""
     return (
@@ -275,25 +289,24 @@ def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"{style.status(str(len(errors)), 'ERROR' if errors else 'OK')} with status ERROR\n"
     )
     w(f"  from {_time(start)} to {_time(end)} ({_duration(end - start)})\n")
-    services = Counter(str(s.resource.get("service.name", "(no service.name)")) for s in spans)
+    services = Counter(
+        _clean(str(s.resource.get("service.name", "(no service.name)"))) for s in spans
+    )
     w("\nservices\n")
     for count, name in _table([(str(n), s) for s, n in services.most_common()], right=(0,)):
         w(f"  {count}  {name}\n")
     w("\nerrors by error type\n")
     if errors:
-        types = Counter(s.error_type or "(no error type)" for s in errors)
+        types = Counter(_clean(s.error_type or "(no error type)") for s in errors)
         for count, name in _table([(str(n), t) for t, n in types.most_common()], right=(0,)):
             w(f"  {count}  {style.status(name, 'ERROR')}\n")
     else:
         w("  none\n")
     slowest = sorted(spans, key=lambda s: s.duration_ns, reverse=True)[: args.top]
     w("\nslowest spans\n")
-    rows = [(_duration(s.duration_ns), s.status, s.name, s.trace_id) for s in slowest]
+    rows = [(_duration(s.duration_ns), s.status, _clean(s.name), s.trace_id) for s in slowest]
     for (duration, status, name, trace), span in zip(_table(rows, right=(0,)), slowest):
-        w(
-            f"  {duration}  {style.status(status, span.status)}  {name}  {style.dim(trace)}\n".rstrip()
-            + "\n"
-        )
+        w(f"  {duration}  {style.status(status, span.status)}  {name}  {style.dim(trace)}\n")
     return 0
 
 
@@ -507,7 +520,7 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 _duration(s.duration_ns),
                 s.status,
                 s.kind.lower(),
-                s.name,
+                _clean(s.name),
                 s.trace_id,
                 s.span_id,
             )
