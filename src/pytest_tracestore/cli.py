@@ -38,7 +38,8 @@ __all__ = ["main"]
 PROG = "pytest-tracestore"
 
 # Attributes worth a place on a span's line, in this order (semantic conventions,
-# old and new names); the rest are shown with --all-attributes.
+# old and new names); the rest are shown with --all-attributes.  An error span
+# gets its error type and message on its line anyway.
 _KEY_ATTRIBUTES = (
     "http.request.method",
     "http.method",
@@ -59,7 +60,6 @@ _KEY_ATTRIBUTES = (
     "messaging.destination.name",
     "peer.service",
     "server.address",
-    "error.type",
 )
 _VALUE_WIDTH = 60
 
