@@ -288,3 +288,47 @@ def test_round_trip_through_otlp_json_is_lossless(records):
         line = encoder.encode(record)
         assert line == dumps_line(records_to_traces_data([record]))
         assert records_from_otlp_line(line) == [record]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+_span_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "traceId": st.one_of(_json, st.just("01" * 16), st.just("AQEBAQEBAQEBAQEBAQEBAQ==")),
+        "spanId": st.one_of(_json, st.just("02" * 8)),
+        "parentSpanId": _json,
+        "name": _json,
+        "kind": st.one_of(_json, st.just("SPAN_KIND_SERVER")),
+        "startTimeUnixNano": _json,
+        "endTimeUnixNano": _json,
+        "attributes": st.one_of(_json, st.lists(st.fixed_dictionaries({"key": _json, "value": _json}))),
+        "events": _json,
+        "links": _json,
+        "status": _json,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(span=_span_fields, resource=_json, scope=_json)
+def test_any_malformed_payload_raises_only_value_error(span, resource, scope):
+    data = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": scope, "spans": [span]}]}]}
+    try:
+        records = records_from_traces_data(data)
+    except ValueError as exc:
+        assert str(exc)  # names the problem
+    else:
+        assert len(records) == 1
+
+
+def test_deeply_nested_values_are_a_value_error():
+    value = {"stringValue": "x"}
+    for _ in range(5000):
+        value = {"arrayValue": {"values": [value]}}
+    span = {"traceId": "01" * 16, "spanId": "02" * 8, "attributes": [{"key": "k", "value": value}]}
+    with pytest.raises(ValueError, match="nested too deeply"):
+        records_from_traces_data({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})

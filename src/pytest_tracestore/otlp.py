@@ -417,7 +417,7 @@ def _span(
     trace_id = _required_id(_get(data, "traceId", "trace_id"), 32, "traceId")
     span_id = _required_id(_get(data, "spanId", "span_id"), 16, "spanId")
     parent = _id(_get(data, "parentSpanId", "parent_span_id"), 16, "parentSpanId")
-    name = data.get("name", "")
+    name = data.get("name") or ""
     if not isinstance(name, str):
         raise ValueError(f"span name must be a string, got {name!r}")
     start = _int(_get(data, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
@@ -487,7 +487,13 @@ def records_from_traces_data(
         raise ValueError(
             f"expected an OTLP TracesData object with 'resourceSpans', got {_preview(data)}"
         )
-    intern = interner or _Interner()
+    try:
+        return _records(data, interner or _Interner())
+    except RecursionError:
+        raise ValueError("attribute values nested too deeply") from None
+
+
+def _records(data: Mapping[str, Any], intern: _Interner) -> List[SpanRecord]:
     records: List[SpanRecord] = []
     for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans"):
         resource_spans = _mapping(resource_spans, "resourceSpans[]")
