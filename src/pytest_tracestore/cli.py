@@ -24,7 +24,18 @@ import re
 import sys
 import warnings
 from collections import Counter
-from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from .jaeger import records_to_jaeger
 from .otlp import records_to_traces_data
@@ -164,7 +175,7 @@ def _render_tree(
     spans: List[SpanRecord],
     style: _Style,
     *,
-    keep: Optional[set] = None,
+    keep: Optional[Set[str]] = None,
     all_attributes: bool = False,
 ) -> List[str]:
     """Draw one trace as a tree with box characters: name, kind, duration, status, details.
@@ -182,7 +193,7 @@ def _render_tree(
         parent = span.parent_span_id if span.parent_span_id in by_id else None
         children.setdefault(parent, []).append(span)
     rows: List[Tuple[str, SpanRecord, str]] = []
-    seen: set = set()
+    seen: Set[str] = set()
 
     def walk(span: SpanRecord, prefix: str, branch: str) -> None:
         if span.span_id in seen:  # a malformed file may hold a cycle
@@ -323,36 +334,37 @@ def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"in {len(traces)} trace{'s' * (len(traces) != 1)}\n"
     )
     for spans in traces.values():
-        by_id = {s.span_id: s for s in spans}
-        children: Dict[Optional[str], List[SpanRecord]] = {}
-        for span in spans:
-            children.setdefault(span.parent_span_id, []).append(span)
-        # A failure's context: the path up to its root and everything below it.
-        errors = [s for s in spans if s.is_error]
-        keep = set()
-        for span in errors:
-            current: Optional[SpanRecord] = span
-            while current is not None and current.span_id not in keep:
-                keep.add(current.span_id)
-                current = by_id.get(current.parent_span_id or "")
-        stack = list(errors)
-        while stack:
-            for kid in children.get(stack.pop().span_id, ()):
-                if kid.span_id not in keep:
-                    keep.add(kid.span_id)
-                    stack.append(kid)
+        keep = _failure_context(spans)
         out.write("\n" + _trace_header(spans, style) + "\n")
         for line in _render_tree(spans, style, keep=keep, all_attributes=args.all_attributes):
             out.write(line + "\n")
         hidden = len(spans) - len(keep)
         if hidden:
-            out.write(
-                style.dim(
-                    f"… {hidden} more span{'s' * (hidden != 1)}: {PROG} show {args.file} {spans[0].trace_id}"
-                )
-                + "\n"
-            )
+            more = f"… {hidden} more span{'s' * (hidden != 1)}"
+            out.write(style.dim(f"{more}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
     return 1
+
+
+def _failure_context(spans: List[SpanRecord]) -> Set[str]:
+    """The ids of a trace's ERROR spans, the path up to their root and everything below them."""
+    by_id = {s.span_id: s for s in spans}
+    children: Dict[Optional[str], List[SpanRecord]] = {}
+    for span in spans:
+        children.setdefault(span.parent_span_id, []).append(span)
+    errors = [s for s in spans if s.is_error]
+    keep: Set[str] = set()
+    for span in errors:
+        current: Optional[SpanRecord] = span
+        while current is not None and current.span_id not in keep:
+            keep.add(current.span_id)
+            current = by_id.get(current.parent_span_id or "")
+    stack = list(errors)
+    while stack:
+        for kid in children.get(stack.pop().span_id, ()):
+            if kid.span_id not in keep:
+                keep.add(kid.span_id)
+                stack.append(kid)
+    return keep
 
 
 def _find_trace(store: TraceStore, wanted: str) -> Optional[str]:
