@@ -235,6 +235,7 @@ def test_sigkill_keeps_every_ended_span(tmp_path, count):
         assert names == [f"s{i}" for i in range(count - len(names), count)]
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]
 
+
 def test_otlp_format_writes_one_traces_data_per_line_and_keeps_the_fifo(tmp_path):
     from pytest_tracestore.otlp import records_from_otlp_line
 
