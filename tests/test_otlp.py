@@ -212,7 +212,7 @@ def test_otlp_line_holds_one_span_and_reads_back():
             {"traceId": "01" * 16, "spanId": "0102030405060708", "kind": 9}]}]}]}, "invalid span kind 9"),
         ({"resourceSpans": [{"scopeSpans": [{"spans": [
             {"traceId": "01" * 16, "spanId": "0102030405060708", "startTimeUnixNano": "soon"}]}]}]},
-         "startTimeUnixNano must be an integer"),
+         "field 'startTimeUnixNano' must be an integer, got 'soon'"),
         ({"resourceSpans": [{"scopeSpans": [{"spans": [
             {"traceId": "01" * 16, "spanId": "0102030405060708",
              "attributes": [{"key": "k", "value": {"mapValue": 1}}]}]}]}]}, "unknown value type 'mapValue'"),

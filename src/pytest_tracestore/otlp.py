@@ -40,6 +40,7 @@ from .record import (
     normalize_trace_id,
 )
 from .serialize import _CACHE_LIMIT, _Interner, _mapping, _string, dumps_line
+from .serialize import _int as _integer
 
 __all__ = [
     "records_to_traces_data",
@@ -308,14 +309,8 @@ def _required_id(value: Any, digits: int, where: str) -> str:
 
 
 def _int(value: Any, where: str) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"{where} must be an integer or a decimal string, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{where} must be an integer or a decimal string, got {value!r}") from None
+    # OTLP writes 64-bit integers as decimal strings, protobuf omits zeros.
+    return 0 if value is None else _integer(value, where)
 
 
 def _enum(value: Any, names: Mapping[int, str], prefix: str, where: str) -> str:
