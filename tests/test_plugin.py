@@ -73,6 +73,25 @@ def test_max_spans_option_caps_the_file_fifo(pytester, source):
     result.stdout.fnmatch_lines(["*700 spans recorded, the oldest 695 dropped by the FIFO cap; 5 in*"])
 
 
+@pytest.mark.parametrize("source", ["flag", "ini"])
+def test_format_option_writes_otlp_json_lines(pytester, source):
+    pytester.makepyfile(SPANS_TEST.format(count=2))
+    if source == "flag":
+        args = ["--trace-store-format", "otlp"]
+    else:
+        pytester.makeini("[pytest]\ntrace_store_format = otlp\n")
+        args = []
+    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", *args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*spans -> * (max 1000, otlp)"])
+    names = [
+        span["name"]
+        for line in lines(pytester.path / "run.jsonl")
+        for span in line["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    ]
+    assert names == ["s0", "s1"]
+
+
 @pytest.mark.parametrize(
     "args, ini, message",
     [
@@ -81,6 +100,7 @@ def test_max_spans_option_caps_the_file_fifo(pytester, source):
         ([], "trace_store_max_spans = -3", "*trace_store_max_spans (ini): must be at least 1, got -3*"),
         (["--trace-store-path", "blocker/run.jsonl"], "", "*--trace-store-path: cannot create the folder *blocker*"),
         (["--trace-store-path", "."], "", "*--trace-store-path: * is a folder; give a file path*"),
+        ([], "trace_store_format = xml", "*trace_store_format (ini): expected one of jsonl, otlp, got 'xml'*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester, args, ini, message):

@@ -234,3 +234,27 @@ def test_sigkill_keeps_every_ended_span(tmp_path, count):
         assert len(names) >= 50
         assert names == [f"s{i}" for i in range(count - len(names), count)]
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]
+
+
+def test_otlp_format_writes_one_traces_data_per_line_and_keeps_the_fifo(tmp_path):
+    from pytest_tracestore.otlp import records_from_otlp_line
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=3, format="otlp")
+    tracer = provider_with(processor).get_tracer("shop", "2.0")
+    for i in range(300):  # enough to prune the file once on the way
+        with tracer.start_as_current_span(f"s{i}", attributes={"i": i, "tags": ["a", "b"]}):
+            pass
+    processor.shutdown()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3
+    first = json.loads(lines[0])["resourceSpans"][0]
+    assert first["scopeSpans"][0]["scope"] == {"name": "shop", "version": "2.0"}
+    assert first["scopeSpans"][0]["spans"][0]["name"] == "s297"
+    assert [r for line in lines for r in records_from_otlp_line(line)] == list(processor.store)
+    assert list(TraceStore.load(path)) == list(processor.store)
+
+
+def test_bad_format_raises(tmp_path):
+    with pytest.raises(ValueError, match="invalid format 'xml': expected one of jsonl, otlp"):
+        FileBasedSpanProcessor(tmp_path / "spans.jsonl", format="xml")

@@ -221,3 +221,25 @@ def test_load_clean_file_warns_nothing(tmp_path):
 def test_store_limits_are_validated(bad):
     with pytest.raises(ValueError, match="invalid max_spans"):
         TraceStore(max_spans=bad)  # type: ignore[arg-type]
+
+
+def test_load_detects_otlp_json_lines_and_skips_corrupt_lines(tmp_path):
+    from pytest_tracestore.otlp import record_to_otlp_line, records_to_traces_data
+
+    records = [make_record(attributes={"i": i}, resource={"service.name": "shop"}) for i in range(4)]
+    path = tmp_path / "spans.otlp.jsonl"
+    path.write_text(
+        "\n"  # a blank first line does not decide the format
+        + record_to_otlp_line(records[0]) + "\n"
+        + '{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "no ids"}]}]}]}\n'
+        # A line may hold several spans, as other exporters write them.
+        + dumps_line(records_to_traces_data(records[1:])) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.warns(TraceStoreWarning) as caught:
+        store = TraceStore.load(path)
+    assert list(store) == records
+    assert [str(w.message) for w in caught] == [
+        f"{path}:3: skipped a corrupt line (missing or all-zero traceId: None)"
+    ]
+    assert store.get_trace(records[2].trace_id)[0].resource is store.get_trace(records[3].trace_id)[0].resource

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from .processor import FileBasedSpanProcessor
+from .processor import FORMATS, FileBasedSpanProcessor
 from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore
 
 __all__ = ["TraceStorePlugin"]
@@ -45,6 +45,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"keep only the newest N spans in memory and in the file "
         f"(default: {DEFAULT_MAX_SPANS}). Ini: trace_store_max_spans.",
     )
+    group.addoption(
+        "--trace-store-format",
+        dest="trace_store_format",
+        metavar="FORMAT",
+        default=None,
+        help="format of the span file: jsonl (one span object per line, the default) "
+        "or otlp (OTLP JSON Lines, as the OpenTelemetry file exporter writes them). "
+        "Ini: trace_store_format.",
+    )
     parser.addini(
         "trace_store_path",
         help="JSONL file that receives every finished span of the run, "
@@ -55,6 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "trace_store_max_spans",
         help=f"keep only the newest N spans (default: {DEFAULT_MAX_SPANS})",
         default=str(DEFAULT_MAX_SPANS),
+    )
+    parser.addini(
+        "trace_store_format",
+        help="format of the span file: jsonl (default) or otlp (OTLP JSON Lines)",
+        default="",
     )
 
 
@@ -82,6 +96,18 @@ def _read_max_spans(config: pytest.Config) -> int:
     return number
 
 
+def _read_format(config: pytest.Config) -> str:
+    value, where = _setting(config, "trace_store_format")
+    if value is None:
+        return FORMATS[0]
+    name = value.strip().lower()
+    if name not in FORMATS:
+        raise pytest.UsageError(
+            f"{where}: expected one of {', '.join(FORMATS)}, got {value!r}"
+        )
+    return name
+
+
 def _default_path(config: pytest.Config) -> Path:
     cache = getattr(config, "cache", None)
     if cache is not None:
@@ -106,7 +132,9 @@ def _read_path(config: pytest.Config) -> tuple[Path, str]:
     return path, where
 
 
-def _make_processor(path: Path, where: str, max_spans: int) -> FileBasedSpanProcessor:
+def _make_processor(
+    path: Path, where: str, max_spans: int, file_format: str
+) -> FileBasedSpanProcessor:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -114,7 +142,9 @@ def _make_processor(path: Path, where: str, max_spans: int) -> FileBasedSpanProc
             f"{where}: cannot create the folder {path.parent}: {exc.strerror or exc}"
         ) from None
     try:
-        return FileBasedSpanProcessor(path, max_spans=max_spans, max_bytes=DEFAULT_MAX_BYTES)
+        return FileBasedSpanProcessor(
+            path, max_spans=max_spans, max_bytes=DEFAULT_MAX_BYTES, format=file_format
+        )
     except OSError as exc:
         raise pytest.UsageError(
             f"{where}: cannot write {path}: {exc.strerror or exc}"
@@ -128,8 +158,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help", False) or config.getoption("version", False):
         return
     max_spans = _read_max_spans(config)
+    file_format = _read_format(config)
     path, where = _read_path(config)
-    processor = _make_processor(path, where, max_spans)
+    processor = _make_processor(path, where, max_spans, file_format)
     plugin = TraceStorePlugin(config, processor)
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
@@ -165,7 +196,8 @@ class TraceStorePlugin:
     # -- reporting ------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        where = f"spans -> {self.processor.path} (max {self.processor.max_spans})"
+        fmt = "" if self.processor.format == FORMATS[0] else f", {self.processor.format}"
+        where = f"spans -> {self.processor.path} (max {self.processor.max_spans}{fmt})"
         if self.provider_mode == "existing":
             how = "added to the TracerProvider already set"
         elif self.provider_mode == "installed":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -13,10 +12,14 @@ from typing import Any, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .serialize import SpanConverter
+from .otlp import OtlpLineEncoder
+from .serialize import SpanConverter, encode_line
 from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
 
-__all__ = ["FileBasedSpanProcessor"]
+__all__ = ["FileBasedSpanProcessor", "FORMATS"]
+
+#: The artifact formats: our JSON Lines, and OTLP JSON Lines (one span per line).
+FORMATS = ("jsonl", "otlp")
 
 # The file may grow past max_spans by this much (or by max_spans, if larger)
 # before it is rewritten, so pruning costs O(1) per span amortised.
@@ -36,6 +39,10 @@ class FileBasedSpanProcessor(SpanProcessor):
     past that, and holds exactly the newest ``max_spans`` after
     :meth:`shutdown`.  ``max_bytes`` is a memory budget for the store.
 
+    ``format="otlp"`` writes each line as an OTLP/JSON ``TracesData`` holding
+    that one span (the OpenTelemetry file-exporter format) instead of our own
+    JSON object; everything else stays the same.
+
     The processor never raises into the application: a failure to write is
     reported once as a :class:`TraceStoreWarning`, and the spans stay queryable
     in memory.
@@ -48,9 +55,14 @@ class FileBasedSpanProcessor(SpanProcessor):
         *,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         fsync: bool = False,
+        format: str = "jsonl",
     ) -> None:
         if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1:
             raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
+        if format not in FORMATS:
+            raise ValueError(f"invalid format {format!r}: expected one of {', '.join(FORMATS)}")
+        self.format = format
+        self._otlp = OtlpLineEncoder().encode if format == "otlp" else None
         self.path = Path(path)
         self.max_spans = max_spans
         self.fsync = bool(fsync)
@@ -105,14 +117,13 @@ class FileBasedSpanProcessor(SpanProcessor):
             return
         try:
             record, line = self._converter.convert(span)
+            if self._otlp is not None:
+                line = self._otlp(record) + "\n"
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
-        try:
-            data = line.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate in a str attribute: \u escapes keep it exact.
-            data = (json.dumps(json.loads(line), separators=(",", ":")) + "\n").encode("ascii")
+        # A lone surrogate in a str attribute becomes a \u escape: exact, and valid UTF-8.
+        data = encode_line(line)
         with self._lock:
             if self._fd is not None:
                 try:
@@ -209,7 +220,10 @@ class FileBasedSpanProcessor(SpanProcessor):
         return self._lines
 
     def __repr__(self) -> str:
-        return f"<FileBasedSpanProcessor {str(self.path)!r} max_spans={self.max_spans}>"
+        return (
+            f"<FileBasedSpanProcessor {str(self.path)!r} max_spans={self.max_spans} "
+            f"format={self.format}>"
+        )
 
     def __getstate__(self) -> Any:
         raise TypeError("FileBasedSpanProcessor cannot be pickled")

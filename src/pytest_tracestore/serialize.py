@@ -35,7 +35,7 @@ from .record import (
     normalize_trace_id,
 )
 
-__all__ = ["SpanConverter", "record_to_dict", "record_from_dict", "dumps_line"]
+__all__ = ["SpanConverter", "record_to_dict", "record_from_dict", "dumps_line", "encode_line"]
 
 # Enough for any real suite; past it the caches stop growing (they are only
 # an optimisation, so the cost of a miss is speed, never correctness).
@@ -79,6 +79,15 @@ def dumps_line(obj: Any) -> str:
         return _encode_strict(obj)
     except ValueError:
         return _encode_strict(_finite(obj))
+
+
+def encode_line(text: str) -> bytes:
+    """Return JSON text as UTF-8; a lone surrogate (not encodable) becomes a ``\\u`` escape."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        end = "\n" if text.endswith("\n") else ""
+        return (json.dumps(json.loads(text), separators=(",", ":")) + end).encode("ascii")
 
 
 def _attrs_dict(attrs: FrozenAttributes) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from typing import Any, Deque, Dict, List, Optional, Union
 
+from .otlp import is_traces_data, records_from_traces_data
 from .query import Query, error_type_matches, error_type_name, short_error_type
 from .record import SpanRecord, _same_value, normalize_trace_id
 from .serialize import _Interner, record_from_dict
@@ -355,7 +356,8 @@ class TraceStore:
     ) -> TraceStore:
         """Read an artifact file back into a new store.
 
-        A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
+        The file may be our JSON Lines or OTLP JSON Lines; the format is
+        detected from its first line.  A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
         that names the file, the line number and the problem.  A missing file
         raises ``FileNotFoundError``.
         """
@@ -389,9 +391,14 @@ _MAX_LINE_WARNINGS = 20
 
 
 def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
-    """Yield the records of an artifact file, skipping corrupt lines with a warning."""
+    """Yield the records of an artifact file, skipping corrupt lines with a warning.
+
+    The file is either our JSON Lines (one span object per line) or OTLP JSON
+    Lines (one ``TracesData`` per line); the first line that parses decides.
+    """
     interner = _Interner()
     skipped = 0
+    otlp: Optional[bool] = None
     name = os.fspath(path)
     with open(path, "rb") as handle:
         for lineno, raw in enumerate(handle, 1):
@@ -399,9 +406,17 @@ def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
                 continue
             try:
                 data = json.loads(raw)
-                record = record_from_dict(data, interner)
-                # The line's length is what the memory budget estimates from.
-                object.__setattr__(record, "_size", len(raw))
+                if otlp is None:
+                    otlp = is_traces_data(data)
+                if otlp:
+                    # Sizes are estimated later from our own line form: an
+                    # OTLP line is longer and may hold several spans.
+                    records = records_from_traces_data(data, interner=interner)
+                else:
+                    record = record_from_dict(data, interner)
+                    # The line's length is what the memory budget estimates from.
+                    object.__setattr__(record, "_size", len(raw))
+                    records = [record]
             except (ValueError, TypeError) as exc:
                 skipped += 1
                 if skipped <= _MAX_LINE_WARNINGS:
@@ -412,7 +427,7 @@ def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
                         stacklevel=3,
                     )
                 continue
-            yield record
+            yield from records
     if skipped > _MAX_LINE_WARNINGS:
         warnings.warn(
             f"{name}: skipped {skipped} corrupt lines in all",
