@@ -227,3 +227,19 @@ def test_sigkill_keeps_every_ended_span(tmp_path):
     # Nothing trimmed the file at exit, so every span is there (FIFO trims
     # only when the file is well past the cap).
     assert names == [f"s{i}" for i in range(120)]
+
+
+def test_add_record_writes_stores_and_feeds_subscribers_like_on_end(tmp_path, record_factory):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    subscriber = TraceStore()
+    processor.subscribe(subscriber)
+    record = record_factory(name="from-elsewhere", resource={"service.name": "shop"})
+    processor.add_record(record)
+    assert list(processor.store) == [record] and list(subscriber) == [record]
+    assert TraceStore.load(path).spans() == [record]
+    with pytest.raises(ValueError, match="expected a SpanRecord, got {'name': 'x'}"):
+        processor.add_record({"name": "x"})
+    processor.shutdown()
+    processor.add_record(record_factory())
+    assert len(processor.store) == 1

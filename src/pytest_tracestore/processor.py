@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -13,7 +12,8 @@ from typing import Any, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .serialize import SpanConverter
+from .record import SpanRecord
+from .serialize import SpanConverter, line_bytes, record_line
 from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
 
 __all__ = ["FileBasedSpanProcessor"]
@@ -108,11 +108,21 @@ class FileBasedSpanProcessor(SpanProcessor):
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
-        try:
-            data = line.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate in a str attribute: \u escapes keep it exact.
-            data = (json.dumps(json.loads(line), separators=(",", ":")) + "\n").encode("ascii")
+        self._append(record, line_bytes(line))
+
+    def add_record(self, record: SpanRecord) -> None:
+        """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
+
+        Its line goes to the file, and the record to :attr:`store` and every
+        subscriber.
+        """
+        if not isinstance(record, SpanRecord):
+            raise ValueError(f"expected a SpanRecord, got {record!r}")
+        if self._closed:
+            return
+        self._append(record, line_bytes(record_line(record)))
+
+    def _append(self, record: SpanRecord, data: bytes) -> None:
         with self._lock:
             if self._fd is not None:
                 try:

@@ -32,7 +32,14 @@ from .record import (
     normalize_trace_id,
 )
 
-__all__ = ["SpanConverter", "record_to_dict", "record_from_dict", "dumps_line"]
+__all__ = [
+    "SpanConverter",
+    "record_to_dict",
+    "record_from_dict",
+    "dumps_line",
+    "record_line",
+    "line_bytes",
+]
 
 # Enough for any real suite; past it the caches stop growing (they are only
 # an optimisation, so the cost of a miss is speed, never correctness).
@@ -78,6 +85,15 @@ def dumps_line(obj: Any) -> str:
         return _encode_strict(_finite(obj))
 
 
+def line_bytes(line: str) -> bytes:
+    """Encode a JSON line for the file: UTF-8, or ASCII escapes if it holds a lone surrogate."""
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate in a str attribute: \u escapes keep it exact.
+        return (json.dumps(json.loads(line), separators=(",", ":")) + "\n").encode("ascii")
+
+
 def _attrs_dict(attrs: FrozenAttributes) -> dict[str, Any]:
     return dict(zip(attrs._keys, attrs._values))
 
@@ -121,6 +137,11 @@ def record_to_dict(record: SpanRecord) -> dict[str, Any]:
     if record.trace_state:
         out["trace_state"] = record.trace_state
     return out
+
+
+def record_line(record: SpanRecord) -> str:
+    """The artifact line of a record, newline included."""
+    return dumps_line(record_to_dict(record)) + "\n"
 
 
 def _string(value: Any, field: str) -> str:
