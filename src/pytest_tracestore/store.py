@@ -390,27 +390,35 @@ _MAX_LINE_WARNINGS = 20
 
 def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
     """Yield the records of an artifact file, skipping corrupt lines with a warning."""
+    with open(path, "rb") as handle:
+        yield from parse_records(handle, os.fspath(path))
+
+
+def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[SpanRecord]:
+    """Yield the records of artifact lines; ``name`` says where they came from in warnings.
+
+    A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
+    naming ``name``, the line number and the problem.
+    """
     interner = _Interner()
     skipped = 0
-    name = os.fspath(path)
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw)
-                record = record_from_dict(data, interner)
-            except (ValueError, TypeError) as exc:
-                skipped += 1
-                if skipped <= _MAX_LINE_WARNINGS:
-                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    warnings.warn(
-                        f"{name}:{lineno}: skipped a corrupt line ({reason})",
-                        TraceStoreWarning,
-                        stacklevel=3,
-                    )
-                continue
-            yield record
+    for lineno, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            record = record_from_dict(data, interner)
+        except (ValueError, TypeError) as exc:
+            skipped += 1
+            if skipped <= _MAX_LINE_WARNINGS:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                warnings.warn(
+                    f"{name}:{lineno}: skipped a corrupt line ({reason})",
+                    TraceStoreWarning,
+                    stacklevel=3,
+                )
+            continue
+        yield record
     if skipped > _MAX_LINE_WARNINGS:
         warnings.warn(
             f"{name}: skipped {skipped} corrupt lines in all",
