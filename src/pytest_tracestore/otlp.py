@@ -1,0 +1,491 @@
+"""The OTLP/JSON codec: span records to and from OpenTelemetry's ``TracesData``.
+
+The OpenTelemetry file exporter writes JSON Lines, each line one ``TracesData``
+object in the OTLP/JSON mapping: hex ids, lowerCamelCase keys, enums as
+integers, 64-bit integers as decimal strings, attributes as
+``{"key": ..., "value": {"stringValue": ...}}``, spans nested as
+``resourceSpans -> scopeSpans -> spans``.  Jaeger UI, ``otel-tui`` and the
+Collector's ``otlpjsonfile`` receiver read that format.
+
+Encoding follows the spec mapping exactly.  Decoding also accepts protobuf's
+canonical JSON, as ``google.protobuf.json_format.MessageToDict`` writes it for
+a ``TracesData`` or an ``ExportTraceServiceRequest`` (base64 ids, enum names
+such as ``"SPAN_KIND_SERVER"``, omitted defaults), and snake_case keys.
+
+Our records round-trip without loss, with one exception: an integer attribute
+outside the signed 64-bit range (which OTLP cannot carry) is written as its
+decimal string.  This module imports no pytest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from .record import (
+    EMPTY_ATTRIBUTES,
+    KINDS,
+    STATUSES,
+    FrozenAttributes,
+    Scope,
+    SpanEvent,
+    SpanLink,
+    SpanRecord,
+    make_record,
+    normalize_span_id,
+    normalize_trace_id,
+)
+from .serialize import _Interner, _string, dumps_line
+
+__all__ = [
+    "records_to_traces_data",
+    "records_from_traces_data",
+    "record_to_otlp_line",
+    "records_from_otlp_line",
+    "is_traces_data",
+]
+
+# OTLP enum numbers: SpanKind 0 is UNSPECIFIED, read as INTERNAL.
+_KIND_NUMBER = {name: number for number, name in enumerate(KINDS, 1)}
+_KIND_NAME = {number: name for name, number in _KIND_NUMBER.items()}
+_KIND_NAME[0] = "INTERNAL"
+_STATUS_NUMBER = {name: number for number, name in enumerate(STATUSES)}
+_STATUS_NAME = {number: name for name, number in _STATUS_NUMBER.items()}
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+# -- encoding -----------------------------------------------------------
+
+
+def _any_value(value: Any) -> Dict[str, Any]:
+    # bool before int: True is an int in Python, but a boolValue in OTLP.
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return {"intValue": str(value)}
+        return {"stringValue": str(value)}
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return {"doubleValue": value}
+        # Proto3 JSON spells the non-finite doubles as strings.
+        return {"doubleValue": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, (tuple, list)):
+        return {"arrayValue": {"values": [_any_value(v) for v in value]}}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": {"values": _key_values(value)}}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
+    if value is None:
+        return {}
+    raise ValueError(f"cannot encode attribute value {value!r} ({type(value).__name__}) as OTLP")
+
+
+def _key_values(attributes: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    return [{"key": key, "value": _any_value(value)} for key, value in attributes.items()]
+
+
+def _span_dict(record: SpanRecord) -> Dict[str, Any]:
+    span: Dict[str, Any] = {
+        "traceId": record.trace_id,
+        "spanId": record.span_id,
+    }
+    if record.trace_state:
+        span["traceState"] = record.trace_state
+    if record.parent_span_id is not None:
+        span["parentSpanId"] = record.parent_span_id
+    span["name"] = record.name
+    span["kind"] = _KIND_NUMBER[record.kind]
+    span["startTimeUnixNano"] = str(record.start_time)
+    span["endTimeUnixNano"] = str(record.end_time)
+    if record.attributes:
+        span["attributes"] = _key_values(record.attributes)
+    if record.events:
+        span["events"] = [
+            {
+                "timeUnixNano": str(event.timestamp),
+                "name": event.name,
+                "attributes": _key_values(event.attributes),
+            }
+            for event in record.events
+        ]
+    if record.links:
+        span["links"] = [
+            {
+                "traceId": link.trace_id,
+                "spanId": link.span_id,
+                "attributes": _key_values(link.attributes),
+            }
+            for link in record.links
+        ]
+    status: Dict[str, Any] = {}
+    if record.status_description is not None:
+        status["message"] = record.status_description
+    status["code"] = _STATUS_NUMBER[record.status]
+    span["status"] = status
+    return span
+
+
+def _scope_spans(scope: Optional[Scope], spans: List[Dict[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    if scope is not None:
+        scope_dict: Dict[str, Any] = {"name": scope.name}
+        if scope.version is not None:
+            scope_dict["version"] = scope.version
+        if scope.attributes:
+            scope_dict["attributes"] = _key_values(scope.attributes)
+        out["scope"] = scope_dict
+    out["spans"] = spans
+    if scope is not None and scope.schema_url:
+        # OTLP keeps the schema URL beside the scope, not inside it.
+        out["schemaUrl"] = scope.schema_url
+    return out
+
+
+def _find_group(groups: List[Tuple[Any, Any]], index: Dict[Any, int], key: Any) -> int:
+    """Return the position of ``key`` in ``groups``, appending a new group if absent.
+
+    Keys are hashed when they can be (interned resources and scopes repeat);
+    an unhashable key (a mapping-valued attribute) falls back to equality.
+    """
+    try:
+        found = index.get(key)
+        hashable = True
+    except TypeError:
+        hashable = False
+        found = next((i for i, (k, _) in enumerate(groups) if k == key), None)
+    if found is None:
+        found = len(groups)
+        groups.append((key, []))
+        if hashable:
+            index[key] = found
+    return found
+
+
+def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
+    """Return one OTLP/JSON ``TracesData`` dict holding ``records``.
+
+    Spans are grouped per resource and then per instrumentation scope, each
+    group in the order its first span comes; spans keep their order within a
+    group.  The result is ready for ``json.dumps``.
+    """
+    resources: List[Tuple[Any, Any]] = []
+    resource_index: Dict[Any, int] = {}
+    scope_indexes: List[Dict[Any, int]] = []
+    for record in records:
+        if not isinstance(record, SpanRecord):
+            raise ValueError(f"expected a SpanRecord, got {record!r}")
+        r = _find_group(resources, resource_index, record.resource)
+        if r == len(scope_indexes):
+            scope_indexes.append({})
+        scopes = resources[r][1]
+        s = _find_group(scopes, scope_indexes[r], record.scope)
+        scopes[s][1].append(_span_dict(record))
+    resource_spans = []
+    for resource, scopes in resources:
+        resource_dict: Dict[str, Any] = {}
+        if resource:
+            resource_dict["attributes"] = _key_values(resource)
+        resource_spans.append(
+            {
+                "resource": resource_dict,
+                "scopeSpans": [_scope_spans(scope, spans) for scope, spans in scopes],
+            }
+        )
+    return {"resourceSpans": resource_spans}
+
+
+def record_to_otlp_line(record: SpanRecord) -> str:
+    """Return one span as an OTLP JSON Lines line: a ``TracesData`` with that span alone.
+
+    The text is compact JSON without the trailing newline.
+    """
+    return dumps_line(records_to_traces_data((record,)))
+
+
+# -- decoding -----------------------------------------------------------
+
+
+def _get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be an object, got {value!r}")
+    return value
+
+
+def _list(value: Any, where: str) -> List[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be an array, got {value!r}")
+    return value
+
+
+def _id(value: Any, digits: int, where: str) -> Optional[str]:
+    """Read a hex id (OTLP/JSON) or a base64 one (protobuf JSON); ``None`` if empty."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be a string, got {value!r}")
+    if len(value) != digits:
+        # Hex ids have exactly ``digits`` characters; base64 of the same bytes
+        # is shorter (24 or 12 characters), so the length tells them apart.
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) * 2 != digits:
+            raise ValueError(
+                f"invalid {where} {value!r}: expected {digits} hex digits "
+                f"or base64 of {digits // 2} bytes"
+            )
+        value = raw.hex()
+    if not value.strip("0"):
+        # All-zero ids mean "no parent" in OTLP; they are invalid elsewhere.
+        return None
+    try:
+        return normalize_trace_id(value) if digits == 32 else normalize_span_id(value)
+    except ValueError:
+        raise ValueError(f"invalid {where} {value!r}: expected {digits} hex digits") from None
+
+
+def _required_id(value: Any, digits: int, where: str) -> str:
+    found = _id(value, digits, where)
+    if found is None:
+        raise ValueError(f"missing or all-zero {where}: {value!r}")
+    return found
+
+
+def _int(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{where} must be an integer or a decimal string, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{where} must be an integer or a decimal string, got {value!r}") from None
+
+
+def _enum(value: Any, names: Mapping[int, str], prefix: str, where: str) -> str:
+    if value is None:
+        return names[0]
+    if isinstance(value, int) and not isinstance(value, bool) and value in names:
+        return names[value]
+    if isinstance(value, str):
+        name = value.upper()
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+        if name == "UNSPECIFIED":
+            return names[0]
+        if name in names.values():
+            return name
+    raise ValueError(f"invalid {where} {value!r}")
+
+
+def _double(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            # Covers proto3's "NaN", "Infinity" and "-Infinity" as well.
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{where} must be a number, got {value!r}")
+
+
+def _value(data: Any, where: str) -> Any:
+    data = _object(data, where)
+    if not data:
+        return None
+    if len(data) != 1:
+        raise ValueError(f"{where} must hold exactly one value, got keys {sorted(data)}")
+    ((kind, value),) = data.items()
+    if kind in ("stringValue", "string_value"):
+        if not isinstance(value, str):
+            raise ValueError(f"{where}.stringValue must be a string, got {value!r}")
+        return value
+    if kind in ("boolValue", "bool_value"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}.boolValue must be true or false, got {value!r}")
+        return value
+    if kind in ("intValue", "int_value"):
+        return _int(value, f"{where}.intValue")
+    if kind in ("doubleValue", "double_value"):
+        return _double(value, f"{where}.doubleValue")
+    if kind in ("arrayValue", "array_value"):
+        values = _list(_object(value, f"{where}.arrayValue").get("values"), f"{where}.arrayValue.values")
+        return tuple(_value(v, f"{where}.arrayValue.values") for v in values)
+    if kind in ("kvlistValue", "kvlist_value"):
+        values = _object(value, f"{where}.kvlistValue").get("values")
+        return _attributes(values, f"{where}.kvlistValue.values")
+    if kind in ("bytesValue", "bytes_value"):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ValueError(f"{where}.bytesValue must be base64, got {value!r}") from None
+    raise ValueError(f"{where} has an unknown value type {kind!r}")
+
+
+def _attributes(data: Any, where: str) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for item in _list(data, where):
+        item = _object(item, where)
+        key = item.get("key")
+        if not isinstance(key, str):
+            raise ValueError(f"{where}: attribute key must be a string, got {key!r}")
+        out[key] = _value(item.get("value"), f"{where}[{key!r}]")
+    return out
+
+
+def _scope(data: Mapping[str, Any], intern: _Interner) -> Optional[Scope]:
+    scope = data.get("scope")
+    schema_url = _get(data, "schemaUrl", "schema_url") or None
+    if scope is None and schema_url is None:
+        return None
+    scope = _object(scope, "scope")
+    return intern.scope(
+        {
+            "name": scope.get("name") or "",
+            "version": scope.get("version") or None,
+            "schema_url": schema_url,
+            "attributes": _attributes(scope.get("attributes"), "scope.attributes"),
+        }
+    )
+
+
+def _span(data: Any, resource: FrozenAttributes, scope: Optional[Scope], intern: _Interner) -> SpanRecord:
+    data = _object(data, "span")
+    trace_id = _required_id(_get(data, "traceId", "trace_id"), 32, "traceId")
+    span_id = _required_id(_get(data, "spanId", "span_id"), 16, "spanId")
+    parent = _id(_get(data, "parentSpanId", "parent_span_id"), 16, "parentSpanId")
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise ValueError(f"span name must be a string, got {name!r}")
+    start = _int(_get(data, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
+    end = _int(_get(data, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
+    if end < start:
+        raise ValueError(f"span {name!r} ends ({end}) before it starts ({start})")
+    status = _object(data.get("status"), "status")
+    status_name = _enum(status.get("code"), _STATUS_NAME, "STATUS_CODE_", "status code")
+    message = status.get("message") or None
+    if message is not None and not isinstance(message, str):
+        raise ValueError(f"status message must be a string, got {message!r}")
+    events = tuple(
+        SpanEvent(
+            _string(_object(e, "event").get("name", ""), "events.name"),
+            _int(_get(e, "timeUnixNano", "time_unix_nano"), "event timeUnixNano"),
+            intern.attrs(_attributes(e.get("attributes"), "event attributes")),
+        )
+        for e in _list(data.get("events"), "events")
+    )
+    links = tuple(
+        SpanLink(
+            _required_id(_get(_object(lk, "link"), "traceId", "trace_id"), 32, "link traceId"),
+            _required_id(_get(lk, "spanId", "span_id"), 16, "link spanId"),
+            intern.attrs(_attributes(lk.get("attributes"), "link attributes")),
+        )
+        for lk in _list(data.get("links"), "links")
+    )
+    trace_state = _get(data, "traceState", "trace_state") or ""
+    if not isinstance(trace_state, str):
+        raise ValueError(f"traceState must be a string, got {trace_state!r}")
+    return make_record(
+        trace_id,
+        span_id,
+        parent,
+        name,
+        _enum(data.get("kind"), _KIND_NAME, "SPAN_KIND_", "span kind"),
+        status_name,
+        message,
+        start,
+        end,
+        intern.attrs(_attributes(data.get("attributes"), "attributes")),
+        events,
+        links,
+        resource,
+        scope,
+        trace_state,
+        0,
+    )
+
+
+def is_traces_data(data: Any) -> bool:
+    """Whether a decoded JSON value looks like an OTLP ``TracesData`` (or export request)."""
+    return isinstance(data, Mapping) and (
+        "resourceSpans" in data or "resource_spans" in data
+    )
+
+
+def records_from_traces_data(
+    data: Mapping[str, Any], *, interner: Optional[_Interner] = None
+) -> List[SpanRecord]:
+    """Return the span records of one ``TracesData`` (or ``ExportTraceServiceRequest``) dict.
+
+    Accepts the OTLP/JSON mapping and protobuf's canonical JSON alike (see the
+    module docstring).  Raises :class:`ValueError` naming the problem when the
+    input is not a valid trace payload.  ``interner`` shares equal resources,
+    scopes and attribute key sets between calls (one per file being read).
+    """
+    if not is_traces_data(data):
+        raise ValueError(
+            f"expected an OTLP TracesData object with 'resourceSpans', got {_preview(data)}"
+        )
+    intern = interner or _Interner()
+    records: List[SpanRecord] = []
+    for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans"):
+        resource_spans = _object(resource_spans, "resourceSpans[]")
+        resource_data = _object(resource_spans.get("resource"), "resource")
+        attrs = _attributes(resource_data.get("attributes"), "resource.attributes")
+        resource = intern.resource(attrs) if attrs else EMPTY_ATTRIBUTES
+        scope_list = _get(resource_spans, "scopeSpans", "scope_spans")
+        if scope_list is None:
+            # OTLP before 0.19 named the level instrumentationLibrarySpans.
+            scope_list = resource_spans.get("instrumentationLibrarySpans")
+        for scope_spans in _list(scope_list, "scopeSpans"):
+            scope_spans = _object(scope_spans, "scopeSpans[]")
+            if "scope" not in scope_spans and "instrumentationLibrary" in scope_spans:
+                scope_spans = dict(scope_spans, scope=scope_spans["instrumentationLibrary"])
+            scope = _scope(scope_spans, intern)
+            for span in _list(scope_spans.get("spans"), "spans"):
+                records.append(_span(span, resource, scope, intern))
+    return records
+
+
+def records_from_otlp_line(
+    line: Union[str, bytes], *, interner: Optional[_Interner] = None
+) -> List[SpanRecord]:
+    """Return the records of one OTLP JSON Lines line (one ``TracesData``; may hold many spans).
+
+    Raises :class:`ValueError` naming the problem when the line is not JSON
+    or not a trace payload.
+    """
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    return records_from_traces_data(data, interner=interner)
+
+
+def _preview(data: Any) -> str:
+    if isinstance(data, Mapping):
+        keys = ", ".join(repr(k) for k in list(data)[:5])
+        return f"an object with keys {keys}" if keys else "an empty object"
+    return type(data).__name__
