@@ -116,6 +116,9 @@ class TraceStore:
         self.max_spans = max_spans
         self.max_bytes = max_bytes
         self._lock = threading.RLock()
+        # wait_for sleeps on this; add() notifies only while someone waits.
+        self._added_cond = threading.Condition(self._lock)
+        self._waiters = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -155,6 +158,8 @@ class TraceStore:
                 max_bytes is not None and self._bytes > max_bytes and len(self._records) > 1
             ):
                 self._evict_oldest()
+            if self._waiters:
+                self._added_cond.notify_all()
 
     def extend(self, records: Iterable[SpanRecord]) -> None:
         """Add records in order."""
@@ -343,6 +348,43 @@ class TraceStore:
             found = [r for r in source if query.matches(r)]
         found.sort(key=_by_start)
         return found
+
+    def wait_for(self, timeout: float = 5, **filters: Any) -> list[SpanRecord]:
+        """Wait until spans matching ``filters`` are in the store, and return them.
+
+        ``filters`` are :meth:`query_spans` keywords (``name=...``,
+        ``trace_id=...``, ...); with none, any span will do.  Use it for spans
+        that arrive from another process, which its exporter sends in
+        batches.  Returns as soon as a match is there; after ``timeout``
+        seconds it raises ``AssertionError`` listing the spans that did arrive.
+        """
+        __tracebackhide__ = True
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ValueError(f"invalid timeout {timeout!r}: expected a number of seconds >= 0")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = self.query_spans(**filters)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    break
+                self._waiters += 1
+                try:
+                    self._added_cond.wait(remaining)
+                finally:
+                    self._waiters -= 1
+            if found:
+                return found
+            seen = [
+                f"{r.name!r} ({r.resource.get('service.name', 'no service.name')})"
+                for r in self._records
+            ]
+        wanted = ", ".join(f"{k}={v!r}" for k, v in filters.items()) or "any span"
+        held = "; ".join(seen[-20:]) if seen else "nothing"
+        more = f" (the last 20 of {len(seen)})" if len(seen) > 20 else ""
+        raise AssertionError(
+            f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"
+        )
 
     # -- files ----------------------------------------------------------
 
