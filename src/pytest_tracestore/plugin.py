@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from .merge import write_merged
 from .processor import FileBasedSpanProcessor
+from .receiver import OTLPReceiver
 from .store import (
     DEFAULT_MAX_BYTES,
     ScopedTraceStore,
@@ -277,6 +278,7 @@ class TraceStorePlugin:
         self.xdist = xdist
         self.is_worker = _is_xdist_worker(config)
         self._merged: Optional[tuple[int, int]] = None
+        self._receiver: Optional[OTLPReceiver] = None
         self.provider: Optional[TracerProvider] = None
         self.provider_mode = self._attach(processor)
 
@@ -347,6 +349,15 @@ class TraceStorePlugin:
             # Release the test's spans: a long run must not keep them all.
             del item.stash[test_store_key]
 
+    # -- spans from other processes ---------------------------------------
+
+    def otlp_receiver(self) -> OTLPReceiver:
+        """The run's OTLP/HTTP receiver, started on first use."""
+        if self._receiver is None:
+            self._receiver = OTLPReceiver(self.processor)
+        self._receiver.start()
+        return self._receiver
+
     # -- end of run -----------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
@@ -376,6 +387,10 @@ class TraceStorePlugin:
         """Flush the provider (bounded) and trim and close the artifact."""
         if self.processor.closed:
             return
+        if self._receiver is not None:
+            # Before the processor closes: a request being handled now still
+            # lands in the file.
+            self._receiver.stop()
         if self.provider is not None:
             self.provider.force_flush(timeout_millis=5000)
         self.processor.shutdown()
@@ -421,3 +436,17 @@ def trace_store_processor_fixture(request: pytest.FixtureRequest) -> FileBasedSp
     provider's spans to the run's artifact and the ``trace_store`` fixture.
     """
     return _plugin(request.config).processor
+
+
+@pytest.fixture(name="trace_store_otlp_endpoint", scope="session")
+def trace_store_otlp_endpoint_fixture(request: pytest.FixtureRequest) -> str:
+    """Base URL of an OTLP/HTTP receiver whose spans join this run's store.
+
+    For example ``http://127.0.0.1:PORT``: give it to a service under test as
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``<url>/v1/traces`` as
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``).  Its spans reach ``trace_store``,
+    ``trace_store_session`` and the artifact like in-process ones; wait for
+    them with ``trace_store.wait_for(name=...)``.  Started on first use, on
+    loopback only, and stopped at the end of the session.
+    """
+    return _plugin(request.config).otlp_receiver().url
