@@ -94,7 +94,7 @@ def test_json_request_lands_in_store_subscribers_and_file(receiver, processor):
     assert receiver.received == 1
 
 
-@pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip])
+@pytest.mark.parametrize("compression", list(Compression))
 def test_official_protobuf_exporter(receiver, processor, compression):
     exporter = OTLPSpanExporter(endpoint=receiver.url + "/v1/traces", compression=compression)
     provider = TracerProvider(resource=Resource.create({"service.name": "payments"}))
@@ -119,6 +119,15 @@ def test_gzip_json_request(receiver, processor):
     status, _, _ = post(receiver.url, body, headers={"Content-Encoding": "gzip"})
     assert status == 200
     assert [r.name for r in processor.store] == ["GET /items"]
+
+
+def test_chunked_request(receiver, processor):
+    body = json.dumps(otlp_json()).encode()
+    assert post(receiver.url, body, headers={"Transfer-Encoding": "chunked"})[0] == 200
+    assert [r.name for r in processor.store] == ["GET /items"]
+    too_big = json.dumps(otlp_json(name="x" * 70 * 1024)).encode()
+    status, _, answer = post(receiver.url, too_big, headers={"Transfer-Encoding": "chunked"})
+    assert status == 413 and b"over the limit of 65536 bytes" in answer
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from .merge import write_merged
 from .processor import FileBasedSpanProcessor
 from .receiver import OTLPReceiver
+from .record import SpanRecord
 from .store import (
     DEFAULT_MAX_BYTES,
     ScopedTraceStore,
@@ -232,32 +233,40 @@ class XdistController:
         records = list(read_records(own.path))
         recorded = own.store.added
         for workerid, report in sorted(self.reports.items()):
-            file = self.folder / f"{workerid}.jsonl"
-            if report is not None and report.get("spans") is not None:
+            if report is None:
+                found = self._read_dead_worker(workerid)
+                records.extend(found)
+                recorded += len(found)
+            elif report["spans"] is not None:
                 lines = report["spans"].splitlines()
                 records.extend(parse_records(lines, f"xdist worker {workerid}"))
                 recorded += int(report["recorded"])
-            elif file.exists():
-                found = list(read_records(file))
-                records.extend(found)
-                recorded += report["recorded"] if report is not None else len(found)
-                if report is None:
-                    warnings.warn(
-                        f"pytest-tracestore: xdist worker {workerid} ended without reporting "
-                        f"its spans; merged the {len(found)} found in its file",
-                        TraceStoreWarning,
-                        stacklevel=1,
-                    )
-            else:
-                warnings.warn(
-                    f"pytest-tracestore: xdist worker {workerid} ended without reporting "
-                    "its spans and left no file; they are lost",
-                    TraceStoreWarning,
-                    stacklevel=1,
-                )
+            else:  # the worker could not read its own file back: try here
+                records.extend(read_records(report["path"]))
+                recorded += int(report["recorded"])
         kept = write_merged(artifact, records, own.max_spans)
         shutil.rmtree(self.folder, ignore_errors=True)
         return recorded, kept
+
+    def _read_dead_worker(self, workerid: str) -> list[SpanRecord]:
+        file = self.folder / f"{workerid}.jsonl"
+        try:
+            found = list(read_records(file))
+        except OSError as exc:
+            warnings.warn(
+                f"pytest-tracestore: xdist worker {workerid} ended without reporting its "
+                f"spans, and its file cannot be read ({exc.strerror or exc}): they are lost",
+                TraceStoreWarning,
+                stacklevel=1,
+            )
+            return []
+        warnings.warn(
+            f"pytest-tracestore: xdist worker {workerid} ended without reporting its "
+            f"spans; merged the {len(found)} found in its file",
+            TraceStoreWarning,
+            stacklevel=1,
+        )
+        return found
 
 
 class TraceStorePlugin:

@@ -8,7 +8,7 @@ official OTLP exporter; :class:`OTLPReceiver` decodes each request into
 
 It speaks OTLP/HTTP for traces (``POST /v1/traces``) with ``http/protobuf``
 (which needs the ``opentelemetry-proto`` package: ``pytest-tracestore[otlp]``)
-and ``http/json``, gzip or no compression.  It binds to loopback only.  This
+and ``http/json``, compressed with gzip, deflate or not at all.  It binds to loopback only.  This
 module imports no pytest.
 """
 
@@ -49,6 +49,14 @@ _INSTALL_HINT = (
 _RPC_INVALID_ARGUMENT = 3
 _RPC_RESOURCE_EXHAUSTED = 8
 _RPC_UNIMPLEMENTED = 12
+_RPC_INTERNAL = 13
+
+# The most of a refused body read and thrown away before answering.
+_MAX_DISCARD = 1 << 30
+
+# Content-Encoding -> zlib window bits: gzip framing, or zlib's (what HTTP
+# calls "deflate", and what the official exporter's Compression.Deflate sends).
+_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class _RequestError(Exception):
@@ -142,7 +150,9 @@ def _plain_record(record: SpanRecord) -> SpanRecord:
         end_time=record.end_time,
         attributes=_plain_attrs(record.attributes),
         events=[SpanEvent(e.name, e.timestamp, _plain_attrs(e.attributes)) for e in record.events],
-        links=[SpanLink(lk.trace_id, lk.span_id, _plain_attrs(lk.attributes)) for lk in record.links],
+        links=[
+            SpanLink(lk.trace_id, lk.span_id, _plain_attrs(lk.attributes)) for lk in record.links
+        ],
         resource=_plain_attrs(record.resource),
         scope=scope,
         trace_state=record.trace_state,
@@ -201,6 +211,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _RequestError as error:
             self._error(error, as_protobuf)
             return
+        except Exception as exc:  # the receiver must answer, whatever comes
+            error = _RequestError(500, f"could not record the spans: {exc!r}", _RPC_INTERNAL)
+            self._error(error, as_protobuf)
+            return
         if as_protobuf:
             # An ExportTraceServiceResponse with no partial_success field set
             # is the empty message: zero bytes.
@@ -210,11 +224,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         limit = self.server.receiver.max_body_bytes
-        if self.headers.get("Transfer-Encoding", "").lower() not in ("", "identity"):
-            raise _RequestError(411, "send the request with a Content-Length header")
+        transfer = self.headers.get("Transfer-Encoding", "").strip().lower()
+        if transfer == "chunked":
+            body = self._read_chunked(limit)
+        elif transfer not in ("", "identity"):
+            raise _RequestError(
+                501, f"unsupported Transfer-Encoding {transfer!r}", _RPC_UNIMPLEMENTED
+            )
+        else:
+            body = self._read_sized(limit)
+        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in _ENCODINGS:
+            return _decompress(body, limit, encoding)
+        if encoding not in ("", "identity"):
+            raise _RequestError(
+                415,
+                f"unsupported Content-Encoding {encoding!r}: send gzip, deflate or no compression",
+                _RPC_UNIMPLEMENTED,
+            )
+        return body
+
+    def _read_sized(self, limit: int) -> bytes:
         length_text = self.headers.get("Content-Length")
         if length_text is None:
-            raise _RequestError(411, "send the request with a Content-Length header")
+            raise _RequestError(411, "send a Content-Length header or a chunked body")
         try:
             length = int(length_text)
             if length < 0:
@@ -222,6 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise _RequestError(400, f"invalid Content-Length {length_text!r}") from None
         if length > limit:
+            self._discard(length)
             raise _RequestError(
                 413, f"request body of {length} bytes is over the limit of {limit} bytes",
                 _RPC_RESOURCE_EXHAUSTED,
@@ -229,15 +263,48 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         if len(body) != length:
             raise _RequestError(400, f"request body ended after {len(body)} of {length} bytes")
-        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding == "gzip":
-            return _gunzip(body, limit)
-        if encoding not in ("", "identity"):
-            raise _RequestError(
-                415, f"unsupported Content-Encoding {encoding!r}: send gzip or no compression",
-                _RPC_UNIMPLEMENTED,
-            )
         return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _RequestError(400, f"malformed chunked body: chunk size {line!r}") from None
+            if size == 0:
+                break
+            total += size
+            if total > limit:
+                self._discard(size)
+            else:
+                parts.append(self.rfile.read(size))
+                if len(parts[-1]) != size:
+                    raise _RequestError(400, "malformed chunked body: a chunk ended early")
+            if self.rfile.readline(3).strip():
+                raise _RequestError(400, "malformed chunked body: no line end after a chunk")
+        # Skip any trailer fields, up to the empty line that ends the body.
+        while self.rfile.readline(1024).strip():
+            pass
+        if total > limit:
+            raise _RequestError(
+                413, f"request body of {total} bytes is over the limit of {limit} bytes",
+                _RPC_RESOURCE_EXHAUSTED,
+            )
+        return b"".join(parts)
+
+    def _discard(self, size: int) -> None:
+        # Read a refused body to its end (up to a bound) before answering:
+        # closing on a client still sending makes it see a broken pipe
+        # instead of the 413 that says why.
+        left = min(size, _MAX_DISCARD)
+        while left > 0:
+            block = self.rfile.read(min(left, 65536))
+            if not block:
+                return
+            left -= len(block)
 
     def _not_allowed(self) -> None:
         error = _RequestError(405, f"use POST {TRACES_PATH}", _RPC_UNIMPLEMENTED)
@@ -246,20 +313,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
 
-def _gunzip(body: bytes, limit: int) -> bytes:
+def _decompress(body: bytes, limit: int, encoding: str) -> bytes:
     # Bounded: a small bomb must not expand past the limit in memory.
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    inflater = zlib.decompressobj(_ENCODINGS[encoding])
     try:
         data = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise _RequestError(400, f"malformed gzip body: {exc}") from None
+        raise _RequestError(400, f"malformed {encoding} body: {exc}") from None
     if len(data) > limit:
         raise _RequestError(
             413, f"request body is over the limit of {limit} bytes once decompressed",
             _RPC_RESOURCE_EXHAUSTED,
         )
     if not inflater.eof:
-        raise _RequestError(400, "malformed gzip body: truncated")
+        raise _RequestError(400, f"malformed {encoding} body: truncated")
     return data
 
 
@@ -279,7 +346,7 @@ class OTLPReceiver:
     ``OTEL_EXPORTER_OTLP_ENDPOINT``.  ``stop()`` closes it.
 
     Requests go to ``POST /v1/traces`` as ``application/x-protobuf`` or
-    ``application/json``, optionally gzip-compressed.  A body over
+    ``application/json``, optionally gzip- or deflate-compressed.  A body over
     ``max_body_bytes`` (before or after decompression) gets 413, a malformed
     one 400, an unsupported content type or encoding 415; the answer carries
     a ``google.rpc.Status`` naming the problem.  Accepted spans go to
@@ -296,7 +363,11 @@ class OTLPReceiver:
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"invalid port {port!r}: expected an integer from 0 to 65535")
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+        if (
+            isinstance(max_body_bytes, bool)
+            or not isinstance(max_body_bytes, int)
+            or max_body_bytes < 1
+        ):
             raise ValueError(f"invalid max_body_bytes {max_body_bytes!r}: expected an integer >= 1")
         self.processor = processor
         self.port = port
@@ -373,7 +444,9 @@ class OTLPReceiver:
                 _RPC_UNIMPLEMENTED,
             )
         if not isinstance(data, Mapping):
-            raise _RequestError(400, f"expected an ExportTraceServiceRequest object, got {type(data).__name__}")
+            raise _RequestError(
+                400, f"expected an ExportTraceServiceRequest object, got {type(data).__name__}"
+            )
         if not data:
             return 0  # an empty request (no resourceSpans) is valid and holds nothing
         try:
