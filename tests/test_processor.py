@@ -258,3 +258,19 @@ def test_otlp_format_writes_one_traces_data_per_line_and_keeps_the_fifo(tmp_path
 def test_bad_format_raises(tmp_path):
     with pytest.raises(ValueError, match="invalid format 'xml': expected one of jsonl, otlp"):
         FileBasedSpanProcessor(tmp_path / "spans.jsonl", format="xml")
+
+
+def test_add_record_writes_stores_and_feeds_subscribers_like_on_end(tmp_path, record_factory):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    subscriber = TraceStore()
+    processor.subscribe(subscriber)
+    record = record_factory(name="from-elsewhere", resource={"service.name": "shop"})
+    processor.add_record(record)
+    assert list(processor.store) == [record] and list(subscriber) == [record]
+    assert TraceStore.load(path).spans() == [record]
+    with pytest.raises(ValueError, match="expected a SpanRecord, got {'name': 'x'}"):
+        processor.add_record({"name": "x"})
+    processor.shutdown()
+    processor.add_record(record_factory())
+    assert len(processor.store) == 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 import warnings
 
@@ -243,3 +244,70 @@ def test_load_detects_otlp_json_lines_and_skips_corrupt_lines(tmp_path):
         f"{path}:3: skipped a corrupt line (missing or all-zero traceId: None)"
     ]
     assert store.get_trace(records[2].trace_id)[0].resource is store.get_trace(records[3].trace_id)[0].resource
+
+
+def test_wait_for_returns_at_once_when_the_span_is_there():
+    store = TraceStore()
+    span = make_record(name="ready")
+    store.add(span)
+    assert store.wait_for(timeout=0, name="ready") == [span]
+
+
+class CountingStore(TraceStore):
+    """Counts wait_for's checks, and signals the first one."""
+
+    def __init__(self):
+        super().__init__()
+        self.checks = 0
+        self.first_check = threading.Event()
+
+    def query_spans(self, query=None, **filters):
+        self.checks += 1
+        self.first_check.set()
+        return super().query_spans(query, **filters)
+
+
+def test_wait_for_wakes_when_a_matching_span_is_added_from_another_thread():
+    store = CountingStore()
+    other = make_record(name="other")
+    wanted = make_record(name="GET /items", resource={"service.name": "inventory"})
+
+    def producer():
+        # wait_for holds the store's lock from its first check until it
+        # sleeps, so these adds land while it waits.
+        store.first_check.wait()
+        store.add(other)
+        store.add(wanted)
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    started = time.monotonic()
+    assert store.wait_for(timeout=30, name="GET /items") == [wanted]
+    assert time.monotonic() - started < 10
+    assert store.checks >= 2  # it did wait, and woke on an add
+    thread.join()
+
+
+def test_wait_for_fails_listing_what_did_arrive():
+    store = TraceStore()
+    store.add(make_record(name="GET /health", resource={"service.name": "inventory"}))
+    store.add(make_record(name="local"))
+    with pytest.raises(AssertionError) as excinfo:
+        store.wait_for(timeout=0.01, name="GET /items")
+    assert str(excinfo.value) == (
+        "no span matching name='GET /items' arrived within 0.01 s; the store holds: "
+        "'GET /health' (inventory); 'local' (no service.name)"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"timeout": -1}, "invalid timeout -1"),
+        ({"timeout": "5"}, "invalid timeout '5'"),
+        ({"colour": "red"}, "the filters are"),
+    ],
+)
+def test_wait_for_bad_arguments_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TraceStore().wait_for(**kwargs)

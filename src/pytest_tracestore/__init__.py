@@ -1,13 +1,15 @@
 """pytest-tracestore: assert on OpenTelemetry traces in pytest.
 
 The storage and query core (``record``, ``query``, ``store``, ``serialize``,
-``processor``) imports no pytest; ``plugin`` holds every pytest hook.
+``processor``, ``merge``, ``otlp``, ``receiver``) imports no pytest;
+``plugin`` holds every pytest hook.
 """
 
 from __future__ import annotations
 
 from .processor import FileBasedSpanProcessor
 from .query import Query
+from .receiver import OTLPReceiver
 from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
 from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
 
@@ -17,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
+    "OTLPReceiver",
     "Query",
     "Scope",
     "ScopedTraceStore",

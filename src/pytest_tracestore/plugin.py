@@ -7,20 +7,37 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 from __future__ import annotations
 
 import os
+import shutil
+import warnings
 from pathlib import Path
-from typing import Generator, Optional
+from typing import Any, Generator, Optional
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from .merge import write_merged
 from .processor import FORMATS, FileBasedSpanProcessor
-from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore
+from .receiver import OTLPReceiver
+from .record import SpanRecord
+from .store import (
+    DEFAULT_MAX_BYTES,
+    ScopedTraceStore,
+    TraceStore,
+    TraceStoreWarning,
+    parse_records,
+    read_records,
+)
 
-__all__ = ["TraceStorePlugin"]
+__all__ = ["TraceStorePlugin", "XdistController"]
 
 DEFAULT_MAX_SPANS = 1000
 _DEFAULT_FILE = "spans.jsonl"
+
+# Keys of the pytest-xdist hand-over: the controller tells each worker where
+# to write (workerinput); each worker reports its spans back (workeroutput).
+_XDIST_FOLDER = "tracestore_folder"
+_XDIST_REPORT = "tracestore"
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
 test_store_key = pytest.StashKey[ScopedTraceStore]()
@@ -151,6 +168,25 @@ def _make_processor(
         ) from None
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    # The test xdist itself uses to decide whether to distribute: with "-n 0",
+    # "-p no:xdist" or --collect-only the tests run in this process.
+    return (
+        not _is_xdist_worker(config)
+        and config.getoption("dist", "no") != "no"
+        and bool(config.getoption("tx", None))
+        and not config.getoption("collectonly", False)
+    )
+
+
+def _worker_folder(path: Path) -> Path:
+    return path.parent / f".{path.name}.xdist"
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     # trylast: a plugin or conftest that sets its own TracerProvider in its
@@ -160,18 +196,129 @@ def pytest_configure(config: pytest.Config) -> None:
     max_spans = _read_max_spans(config)
     file_format = _read_format(config)
     path, where = _read_path(config)
-    processor = _make_processor(path, where, max_spans, file_format)
-    plugin = TraceStorePlugin(config, processor)
+    controller: Optional[XdistController] = None
+    if _is_xdist_worker(config):
+        workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
+        workerid = str(workerinput["workerid"])
+        folder = workerinput.get(_XDIST_FOLDER)
+        # Without a folder from the controller, stay apart from the other workers.
+        own = Path(folder) / f"{workerid}.jsonl" if folder else path.with_name(
+            f"{path.stem}.{workerid}{path.suffix}"
+        )
+        processor = _make_processor(own, where, max_spans, file_format)
+    elif _is_xdist_controller(config):
+        # The controller runs no tests, but its own spans (a conftest's, say)
+        # are kept like a worker's and merged with theirs at the end.
+        folder = _worker_folder(path)
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")  # the artifact starts empty, as without xdist
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"{where}: cannot write {path}: {exc.strerror or exc}"
+            ) from None
+        processor = _make_processor(folder / "controller.jsonl", where, max_spans, file_format)
+        controller = XdistController(folder)
+    else:
+        processor = _make_processor(path, where, max_spans, file_format)
+    plugin = TraceStorePlugin(config, processor, artifact=path, xdist=controller)
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
+    if controller is not None:
+        config.pluginmanager.register(controller, "tracestore-xdist")
+
+
+class XdistController:
+    """The pytest-xdist controller's side: where workers write, what they reported.
+
+    Each worker writes its own file in :attr:`folder` and reports it through
+    ``config.workeroutput``; :meth:`merge` builds the one artifact from them.
+    The folder is decided here, before any worker starts, so the file of a
+    worker that dies without reporting is still found and merged.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        # workerid -> the worker's report, None until it reports.
+        self.reports: dict[str, Optional[dict[str, Any]]] = {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_XDIST_FOLDER] = str(self.folder)
+        self.reports.setdefault(str(node.workerinput["workerid"]), None)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        report = (getattr(node, "workeroutput", None) or {}).get(_XDIST_REPORT)
+        if report is not None:
+            self.reports[str(node.workerinput["workerid"])] = report
+
+    def merge(self, own: FileBasedSpanProcessor, artifact: Path) -> tuple[int, int]:
+        """Merge the controller's and every worker's spans into ``artifact``.
+
+        Returns ``(recorded, kept)``: how many spans the run recorded, and how
+        many the artifact holds after the FIFO cap.  The worker files are
+        removed.
+        """
+        records = list(read_records(own.path))
+        recorded = own.store.added
+        for workerid, report in sorted(self.reports.items()):
+            if report is None:
+                found = self._read_dead_worker(workerid)
+                records.extend(found)
+                recorded += len(found)
+            elif report["spans"] is not None:
+                lines = report["spans"].splitlines()
+                records.extend(parse_records(lines, f"xdist worker {workerid}"))
+                recorded += int(report["recorded"])
+            else:  # the worker could not read its own file back: try here
+                records.extend(read_records(report["path"]))
+                recorded += int(report["recorded"])
+        kept = write_merged(artifact, records, own.max_spans, own.line_for)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return recorded, kept
+
+    def _read_dead_worker(self, workerid: str) -> list[SpanRecord]:
+        file = self.folder / f"{workerid}.jsonl"
+        try:
+            found = list(read_records(file))
+        except OSError as exc:
+            warnings.warn(
+                f"pytest-tracestore: xdist worker {workerid} ended without reporting its "
+                f"spans, and its file cannot be read ({exc.strerror or exc}): they are lost",
+                TraceStoreWarning,
+                stacklevel=1,
+            )
+            return []
+        warnings.warn(
+            f"pytest-tracestore: xdist worker {workerid} ended without reporting its "
+            f"spans; merged the {len(found)} found in its file",
+            TraceStoreWarning,
+            stacklevel=1,
+        )
+        return found
 
 
 class TraceStorePlugin:
     """Owns the run's processor and the provider set-up; holds the pytest hooks."""
 
-    def __init__(self, config: pytest.Config, processor: FileBasedSpanProcessor) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        processor: FileBasedSpanProcessor,
+        *,
+        artifact: Optional[Path] = None,
+        xdist: Optional[XdistController] = None,
+    ) -> None:
         self.config = config
         self.processor = processor
+        #: The run's artifact; under xdist the processor writes elsewhere.
+        self.artifact = artifact if artifact is not None else processor.path
+        self.xdist = xdist
+        self.is_worker = _is_xdist_worker(config)
+        self._merged: Optional[tuple[int, int]] = None
+        self._receiver: Optional[OTLPReceiver] = None
         self.provider: Optional[TracerProvider] = None
         self.provider_mode = self._attach(processor)
 
@@ -196,8 +343,12 @@ class TraceStorePlugin:
     # -- reporting ------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        if self.is_worker:
+            return []
         fmt = "" if self.processor.format == FORMATS[0] else f", {self.processor.format}"
-        where = f"spans -> {self.processor.path} (max {self.processor.max_spans}{fmt})"
+        where = f"spans -> {self.artifact} (max {self.processor.max_spans}{fmt})"
+        if self.xdist is not None:
+            where += ", merged from the xdist workers at the end"
         if self.provider_mode == "existing":
             how = "added to the TracerProvider already set"
         elif self.provider_mode == "installed":
@@ -210,13 +361,15 @@ class TraceStorePlugin:
         return [f"tracestore: {how}; {where}"]
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        store = self.processor.store
-        total = store.added
-        kept = self.processor.spans_in_file
+        if self.is_worker:
+            return
+        if self._merged is not None:
+            total, kept = self._merged
+        else:
+            total, kept = self.processor.store.added, self.processor.spans_in_file
         dropped = f", the oldest {total - kept} dropped by the FIFO cap" if total > kept else ""
         terminalreporter.write_line(
-            f"tracestore: {total} spans recorded{dropped}; "
-            f"{kept} in {self.processor.path}"
+            f"tracestore: {total} spans recorded{dropped}; {kept} in {self.artifact}"
         )
 
     # -- per-test capture -----------------------------------------------
@@ -237,11 +390,36 @@ class TraceStorePlugin:
             # Release the test's spans: a long run must not keep them all.
             del item.stash[test_store_key]
 
+    # -- spans from other processes ---------------------------------------
+
+    def otlp_receiver(self) -> OTLPReceiver:
+        """The run's OTLP/HTTP receiver, started on first use."""
+        if self._receiver is None:
+            self._receiver = OTLPReceiver(self.processor)
+        self._receiver.start()
+        return self._receiver
+
     # -- end of run -----------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.close()
+        if self.is_worker:
+            self._report_to_controller()
+
+    def _report_to_controller(self) -> None:
+        # The spans travel over xdist's own channel, so workers on other hosts
+        # work too; the file stays the fallback if this message never arrives.
+        try:
+            spans: Optional[str] = self.processor.path.read_text(encoding="utf-8")
+        except OSError:
+            spans = None
+        workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
+        workeroutput[_XDIST_REPORT] = {
+            "path": str(self.processor.path),
+            "recorded": self.processor.store.added,
+            "spans": spans,
+        }
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
@@ -250,9 +428,15 @@ class TraceStorePlugin:
         """Flush the provider (bounded) and trim and close the artifact."""
         if self.processor.closed:
             return
+        if self._receiver is not None:
+            # Before the processor closes: a request being handled now still
+            # lands in the file.
+            self._receiver.stop()
         if self.provider is not None:
             self.provider.force_flush(timeout_millis=5000)
         self.processor.shutdown()
+        if self.xdist is not None:
+            self._merged = self.xdist.merge(self.processor, self.artifact)
 
 
 def _plugin(config: pytest.Config) -> TraceStorePlugin:
@@ -293,3 +477,17 @@ def trace_store_processor_fixture(request: pytest.FixtureRequest) -> FileBasedSp
     provider's spans to the run's artifact and the ``trace_store`` fixture.
     """
     return _plugin(request.config).processor
+
+
+@pytest.fixture(name="trace_store_otlp_endpoint", scope="session")
+def trace_store_otlp_endpoint_fixture(request: pytest.FixtureRequest) -> str:
+    """Base URL of an OTLP/HTTP receiver whose spans join this run's store.
+
+    For example ``http://127.0.0.1:PORT``: give it to a service under test as
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``<url>/v1/traces`` as
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``).  Its spans reach ``trace_store``,
+    ``trace_store_session`` and the artifact like in-process ones; wait for
+    them with ``trace_store.wait_for(name=...)``.  Started on first use, on
+    loopback only, and stopped at the end of the session.
+    """
+    return _plugin(request.config).otlp_receiver().url

@@ -13,7 +13,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .otlp import OtlpLineEncoder
-from .serialize import SpanConverter, encode_line
+from .record import SpanRecord
+from .serialize import SpanConverter, encode_line, record_line
 from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
 
 __all__ = ["FileBasedSpanProcessor", "FORMATS"]
@@ -118,12 +119,31 @@ class FileBasedSpanProcessor(SpanProcessor):
         try:
             record, line = self._converter.convert(span)
             if self._otlp is not None:
-                line = self._otlp(record) + "\n"
+                line = self.line_for(record)
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
-        # A lone surrogate in a str attribute becomes a \u escape: exact, and valid UTF-8.
-        data = encode_line(line)
+        self._append(record, encode_line(line))
+
+    def add_record(self, record: SpanRecord) -> None:
+        """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
+
+        Its line goes to the file, and the record to :attr:`store` and every
+        subscriber.
+        """
+        if not isinstance(record, SpanRecord):
+            raise ValueError(f"expected a SpanRecord, got {record!r}")
+        if self._closed:
+            return
+        self._append(record, encode_line(self.line_for(record)))
+
+    def line_for(self, record: SpanRecord) -> str:
+        """The line this processor writes for ``record``, in its format, newline included."""
+        if self._otlp is not None:
+            return self._otlp(record) + "\n"
+        return record_line(record)
+
+    def _append(self, record: SpanRecord, data: bytes) -> None:
         with self._lock:
             if self._fd is not None:
                 try:

@@ -35,7 +35,14 @@ from .record import (
     normalize_trace_id,
 )
 
-__all__ = ["SpanConverter", "record_to_dict", "record_from_dict", "dumps_line", "encode_line"]
+__all__ = [
+    "SpanConverter",
+    "dumps_line",
+    "encode_line",
+    "record_from_dict",
+    "record_line",
+    "record_to_dict",
+]
 
 # Enough for any real suite; past it the caches stop growing (they are only
 # an optimisation, so the cost of a miss is speed, never correctness).
@@ -133,6 +140,11 @@ def record_to_dict(record: SpanRecord) -> dict[str, Any]:
     if record.trace_state:
         out["trace_state"] = record.trace_state
     return out
+
+
+def record_line(record: SpanRecord) -> str:
+    """The artifact line of a record, newline included."""
+    return dumps_line(record_to_dict(record)) + "\n"
 
 
 def _string(value: Any, field: str) -> str:

@@ -117,6 +117,9 @@ class TraceStore:
         self.max_spans = max_spans
         self.max_bytes = max_bytes
         self._lock = threading.RLock()
+        # wait_for sleeps on this; add() notifies only while someone waits.
+        self._added_cond = threading.Condition(self._lock)
+        self._waiters = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -156,6 +159,8 @@ class TraceStore:
                 max_bytes is not None and self._bytes > max_bytes and len(self._records) > 1
             ):
                 self._evict_oldest()
+            if self._waiters:
+                self._added_cond.notify_all()
 
     def extend(self, records: Iterable[SpanRecord]) -> None:
         """Add records in order."""
@@ -345,6 +350,43 @@ class TraceStore:
         found.sort(key=_by_start)
         return found
 
+    def wait_for(self, timeout: float = 5, **filters: Any) -> list[SpanRecord]:
+        """Wait until spans matching ``filters`` are in the store, and return them.
+
+        ``filters`` are :meth:`query_spans` keywords (``name=...``,
+        ``trace_id=...``, ...); with none, any span will do.  Use it for spans
+        that arrive from another process, which its exporter sends in
+        batches.  Returns as soon as a match is there; after ``timeout``
+        seconds it raises ``AssertionError`` listing the spans that did arrive.
+        """
+        __tracebackhide__ = True
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ValueError(f"invalid timeout {timeout!r}: expected a number of seconds >= 0")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = self.query_spans(**filters)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    break
+                self._waiters += 1
+                try:
+                    self._added_cond.wait(remaining)
+                finally:
+                    self._waiters -= 1
+            if found:
+                return found
+            seen = [
+                f"{r.name!r} ({r.resource.get('service.name', 'no service.name')})"
+                for r in self._records
+            ]
+        wanted = ", ".join(f"{k}={v!r}" for k, v in filters.items()) or "any span"
+        held = "; ".join(seen[-20:]) if seen else "nothing"
+        more = f" (the last 20 of {len(seen)})" if len(seen) > 20 else ""
+        raise AssertionError(
+            f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"
+        )
+
     # -- files ----------------------------------------------------------
 
     @classmethod
@@ -396,38 +438,47 @@ def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
     The file is either our JSON Lines (one span object per line) or OTLP JSON
     Lines (one ``TracesData`` per line); the first line that parses decides.
     """
+    with open(path, "rb") as handle:
+        yield from parse_records(handle, os.fspath(path))
+
+
+def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[SpanRecord]:
+    """Yield the records of artifact lines; ``name`` says where they came from in warnings.
+
+    Either format is read, as in :func:`read_records`.  A torn or corrupt line
+    is skipped with a :class:`TraceStoreWarning` naming ``name``, the line
+    number and the problem.
+    """
     interner = _Interner()
     skipped = 0
     otlp: Optional[bool] = None
-    name = os.fspath(path)
-    with open(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw)
-                if otlp is None:
-                    otlp = is_traces_data(data)
-                if otlp:
-                    # Sizes are estimated later from our own line form: an
-                    # OTLP line is longer and may hold several spans.
-                    records = records_from_traces_data(data, interner=interner)
-                else:
-                    record = record_from_dict(data, interner)
-                    # The line's length is what the memory budget estimates from.
-                    object.__setattr__(record, "_size", len(raw))
-                    records = [record]
-            except (ValueError, TypeError) as exc:
-                skipped += 1
-                if skipped <= _MAX_LINE_WARNINGS:
-                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    warnings.warn(
-                        f"{name}:{lineno}: skipped a corrupt line ({reason})",
-                        TraceStoreWarning,
-                        stacklevel=3,
-                    )
-                continue
-            yield from records
+    for lineno, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            if otlp is None:
+                otlp = is_traces_data(data)
+            if otlp:
+                # Sizes are estimated later from our own line form: an
+                # OTLP line is longer and may hold several spans.
+                records = records_from_traces_data(data, interner=interner)
+            else:
+                record = record_from_dict(data, interner)
+                # The line's length is what the memory budget estimates from.
+                object.__setattr__(record, "_size", len(raw))
+                records = [record]
+        except (ValueError, TypeError, RecursionError) as exc:
+            skipped += 1
+            if skipped <= _MAX_LINE_WARNINGS:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                warnings.warn(
+                    f"{name}:{lineno}: skipped a corrupt line ({reason})",
+                    TraceStoreWarning,
+                    stacklevel=3,
+                )
+            continue
+        yield from records
     if skipped > _MAX_LINE_WARNINGS:
         warnings.warn(
             f"{name}: skipped {skipped} corrupt lines in all",

@@ -1,0 +1,91 @@
+"""Black-box tests of the pytest-xdist hand-over: one merged artifact, one header and summary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+# Each test makes five spans, checks that its fixture sees exactly those, and
+# notes their end times so the test below knows which spans are the newest.
+EIGHT_TESTS = """
+import os
+import pytest
+from opentelemetry import trace
+tracer = trace.get_tracer("demo")
+
+@pytest.mark.parametrize("n", range(8))
+def test_spans(trace_store, n):
+    for i in range(5):
+        with tracer.start_as_current_span(f"t{n}.s{i}"):
+            pass
+    mine = trace_store.spans()
+    assert [s.name for s in mine] == [f"t{n}.s{i}" for i in range(5)]
+    with open("ends.txt", "a") as out:
+        out.write("".join(f"{s.end_time} {s.name}\\n" for s in mine))
+"""
+
+
+@pytest.mark.parametrize(
+    "xdist_args",
+    [[], ["-n", "0"], ["-n", "2"], ["-p", "no:xdist"]],
+    ids=["plain", "n0", "n2", "no-xdist"],
+)
+def test_one_merged_fifo_capped_artifact_and_one_header_and_summary(pytester, xdist_args):
+    pytester.makepyfile(EIGHT_TESTS)
+    result = pytester.runpytest_subprocess(
+        "--trace-store-path", "out/run.jsonl", "--trace-store-max-spans", "30", *xdist_args
+    )
+    result.assert_outcomes(passed=8)
+
+    artifact = pytester.path / "out" / "run.jsonl"
+    written = [json.loads(line) for line in artifact.read_text(encoding="utf-8").splitlines()]
+    ends = sorted(
+        (int(end), name)
+        for end, name in (
+            line.split() for line in (pytester.path / "ends.txt").read_text().splitlines()
+        )
+    )
+    assert len(ends) == 40
+    # The newest 30 spans of the whole run, by end time, in end-time order.
+    assert [(x["end_time_unix_nano"], x["name"]) for x in written] == ends[-30:]
+    assert sorted(p.name for p in artifact.parent.iterdir()) == ["run.jsonl"]
+
+    header = f"tracestore: installed a session TracerProvider; spans -> {artifact} (max 30)*"
+    summary = f"tracestore: 40 spans recorded, the oldest 10 dropped by the FIFO cap; 30 in {artifact}"
+    result.stdout.fnmatch_lines([header, summary])
+    assert result.stdout.str().count("tracestore: ") == 2
+
+
+def test_a_dead_worker_loses_no_spans(pytester):
+    pytester.makepyfile(
+        """
+        import os
+        from opentelemetry import trace
+        tracer = trace.get_tracer("demo")
+
+        def test_dies(trace_store_processor):
+            with tracer.start_as_current_span("before-death"):
+                pass
+            # Die halfway through writing a line, as a killed process can.
+            with open(trace_store_processor.path, "ab") as out:
+                out.write(b'{"trace_id": "0af7')
+            os._exit(1)
+
+        def test_lives():
+            with tracer.start_as_current_span("survivor"):
+                pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", "-n", "2")
+    result.assert_outcomes(passed=1, failed=1)
+    artifact = pytester.path / "run.jsonl"
+    names = sorted(json.loads(x)["name"] for x in artifact.read_text().splitlines())
+    assert names == ["before-death", "survivor"]
+    result.stdout.fnmatch_lines(
+        [
+            "*xdist worker gw* ended without reporting its spans; merged the 1 found in its file*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*gw*.jsonl:2: skipped a corrupt line*"])
+    assert sorted(p.name for p in pytester.path.iterdir() if "run.jsonl" in p.name) == ["run.jsonl"]
