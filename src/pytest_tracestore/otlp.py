@@ -367,12 +367,15 @@ def _value(data: Any, where: str) -> Any:
             _mapping(value, f"{where}.arrayValue").get("values"), f"{where}.arrayValue.values"
         )
         return tuple(_value(v, f"{where}.arrayValue.values") for v in values)
+    # A span attribute holds a string, a bool, a number or a sequence of them
+    # (the SDK allows no more), so the two richer OTLP kinds become text: a
+    # key-value list its compact JSON, bytes their base64, as OTLP/JSON writes them.
     if kind in ("kvlistValue", "kvlist_value"):
         pairs = _mapping(value, f"{where}.kvlistValue").get("values")
-        return _attributes(pairs, f"{where}.kvlistValue.values")
+        return dumps_line(_attributes(pairs, f"{where}.kvlistValue.values"))
     if kind in ("bytesValue", "bytes_value"):
         try:
-            return base64.b64decode(value, validate=True)
+            return base64.b64encode(base64.b64decode(value, validate=True)).decode("ascii")
         except (binascii.Error, ValueError, TypeError):
             raise ValueError(f"{where}.bytesValue must be base64, got {value!r}") from None
     raise ValueError(f"{where} has an unknown value type {kind!r}")

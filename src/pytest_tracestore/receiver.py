@@ -14,7 +14,6 @@ module imports no pytest.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import warnings
@@ -25,8 +24,6 @@ from typing import Any, Callable, Optional
 
 from .otlp import records_from_traces_data
 from .processor import FileBasedSpanProcessor
-from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
-from .serialize import dumps_line
 from .store import TraceStoreWarning
 
 __all__ = ["OTLPReceiver", "DEFAULT_MAX_BODY_BYTES", "TRACES_PATH"]
@@ -89,76 +86,6 @@ def _base_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-# -- values the artifact cannot hold ------------------------------------
-#
-# OTLP also carries bytes and key-value lists as attribute values, which
-# neither a JSON line nor the store's hashed indexes take as they come: bytes
-# become their base64 text (as OTLP/JSON writes them), a key-value list its
-# compact JSON text.
-
-
-def _odd(value: Any) -> bool:
-    if isinstance(value, (bytes, bytearray, Mapping)):
-        return True
-    return isinstance(value, tuple) and any(_odd(v) for v in value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dumps_line(_jsonable(value))
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    return _jsonable(value)
-
-
-def _plain_attrs(attrs: FrozenAttributes) -> FrozenAttributes:
-    if not any(_odd(v) for v in attrs.values()):
-        return attrs
-    return FrozenAttributes({k: _plain(v) for k, v in attrs.items()})
-
-
-def _plain_record(record: SpanRecord) -> SpanRecord:
-    """``record``, or a copy whose attribute values all fit the artifact."""
-    scope = record.scope
-    maps = [record.attributes, record.resource]
-    maps += [e.attributes for e in record.events] + [lk.attributes for lk in record.links]
-    if scope is not None:
-        maps.append(scope.attributes)
-    if not any(_odd(v) for attrs in maps for v in attrs.values()):
-        return record
-    if scope is not None:
-        scope = Scope(scope.name, scope.version, scope.schema_url, _plain_attrs(scope.attributes))
-    return SpanRecord(
-        trace_id=record.trace_id,
-        span_id=record.span_id,
-        parent_span_id=record.parent_span_id,
-        name=record.name,
-        kind=record.kind,
-        status=record.status,
-        status_description=record.status_description,
-        start_time=record.start_time,
-        end_time=record.end_time,
-        attributes=_plain_attrs(record.attributes),
-        events=[SpanEvent(e.name, e.timestamp, _plain_attrs(e.attributes)) for e in record.events],
-        links=[
-            SpanLink(lk.trace_id, lk.span_id, _plain_attrs(lk.attributes)) for lk in record.links
-        ],
-        resource=_plain_attrs(record.resource),
-        scope=scope,
-        trace_state=record.trace_state,
-    )
-
-
 # -- the server ---------------------------------------------------------
 
 
@@ -212,8 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(error, as_protobuf)
             return
         except Exception as exc:  # the receiver must answer, whatever comes
-            error = _RequestError(500, f"could not record the spans: {exc!r}", _RPC_INTERNAL)
-            self._error(error, as_protobuf)
+            failure = _RequestError(500, f"could not record the spans: {exc!r}", _RPC_INTERNAL)
+            self._error(failure, as_protobuf)
             return
         if as_protobuf:
             # An ExportTraceServiceResponse with no partial_success field set
@@ -385,7 +312,7 @@ class OTLPReceiver:
         if self._server is None:
             raise RuntimeError("the OTLP receiver is not running: call start() first")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def running(self) -> bool:
@@ -454,7 +381,7 @@ class OTLPReceiver:
         except (ValueError, TypeError, AttributeError) as exc:
             raise _RequestError(400, f"malformed ExportTraceServiceRequest: {exc}") from None
         for record in records:
-            self.processor.add_record(_plain_record(record))
+            self.processor.add_record(record)
         with self._lock:
             self.received += len(records)
         return len(records)
