@@ -9,23 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Dict, List, Optional
 
-from .record import SpanRecord
+from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
 
-__all__ = ["render_spans", "render_tree", "span_path", "error_summary", "format_duration"]
+__all__ = ["render_spans", "render_tree", "span_path", "error_summary", "describe_failures"]
 
 _MAX_ATTRIBUTES = 6
 _MAX_VALUE_CHARS = 40
 _MAX_LINE_CHARS = 200
-
-
-def format_duration(ns: int) -> str:
-    """A duration in the unit that reads best: ``850us``, ``12.3ms``, ``2.05s``."""
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.0f}us"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f}ms"
-    return f"{ns / 1e9:.2f}s"
 
 
 def _cut(text: str, limit: int) -> str:
