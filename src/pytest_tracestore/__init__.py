@@ -1,7 +1,8 @@
 """pytest-tracestore: assert on OpenTelemetry traces in pytest.
 
 The storage and query core (``record``, ``query``, ``store``, ``serialize``,
-``processor``) imports no pytest; ``plugin`` holds every pytest hook.
+``processor``, ``render``, ``redact``) imports no pytest; ``plugin`` holds
+every pytest hook and ``hooks`` the hook specifications.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 from .processor import FileBasedSpanProcessor
 from .query import Query
 from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
+from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
 from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_REDACT_PATTERNS",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
     "Query",
+    "RedactionPolicy",
     "Scope",
     "ScopedTraceStore",
     "SpanEvent",
