@@ -281,22 +281,3 @@ def test_hooks(trace_store, trace_store_processor):
     artifact = {s["name"]: s for s in lines(pytester.path / "run.jsonl")}
     assert sorted(artifact) == ["POST /checkout", "inventory.reserve", "payments.charge"]
     assert artifact["inventory.reserve"]["attributes"] == {"warehouse": "north"}
-
-
-@pytest.mark.parametrize(
-    "args, ini, message",
-    [
-        (["--trace-store-report", "sometimes"], "", "*--trace-store-report: expected one of failed, all, none, got 'sometimes'*"),
-        (["--trace-store-failed-dir", "blocker"], "", "*--trace-store-failed-dir: *blocker is a file; give a folder*"),
-        ([], "trace_store_redact =\n    none\n    *card*", "*trace_store_redact (ini): *'none' must stand alone*"),
-    ],
-)
-def test_bad_report_options_are_usage_errors(pytester, args, ini, message):
-    pytester.makepyfile("def test_x(): pass")
-    pytester.path.joinpath("blocker").write_text("a file, not a folder", encoding="utf-8")
-    if ini:
-        pytester.makeini(f"[pytest]\n{ini}\n")
-    result = pytester.runpytest_subprocess(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([message])
-    assert "Traceback" not in result.stderr.str()
