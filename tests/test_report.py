@@ -235,8 +235,10 @@ def test_redaction_list_can_be_extended_or_turned_off(pytester, setting, expecte
 
 
 def test_hooks_transform_records_and_see_the_provider(pytester):
-    pytester.makeconftest(
-        """
+    # In a sub-folder's conftest, registered during collection, after the
+    # plugin has configured itself: both hooks must still reach it.
+    pytester.makepyfile(
+        **{"sub/conftest.py": """
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from pytest_tracestore import SpanRecord
@@ -259,12 +261,10 @@ def test_hooks_transform_records_and_see_the_provider(pytester):
                     attributes={"warehouse": "north"},
                 )
             return record
-        """
-    )
-    pytester.makepyfile(
-        test_shop=SHOP
+        """,
+        "sub/test_shop.py": SHOP
         + """
-import conftest
+from sub import conftest
 
 def test_hooks(trace_store, trace_store_processor):
     assert conftest.CONFIGURED == [trace_store_processor]
@@ -275,7 +275,9 @@ def test_hooks(trace_store, trace_store_processor):
     assert trace_store.span(name="inventory.reserve").attributes == {"warehouse": "north"}
     # The extra exporter sees every span, dropped or not.
     assert len(conftest.EXPORTER.get_finished_spans()) == 4
-"""
+""",
+        "sub/__init__.py": "",
+    }
     )
     pytester.runpytest_subprocess("--trace-store-path", "run.jsonl").assert_outcomes(passed=1)
     artifact = {s["name"]: s for s in lines(pytester.path / "run.jsonl")}

@@ -35,7 +35,7 @@ def pytest_tracestore_record(record: SpanRecord) -> Optional[SpanRecord]:
     """
 
 
-@hookspec
+@hookspec(historic=True)
 def pytest_tracestore_configure(
     provider: Optional[TracerProvider], processor: FileBasedSpanProcessor
 ) -> None:
@@ -43,5 +43,6 @@ def pytest_tracestore_configure(
 
     ``provider`` is the SDK ``TracerProvider`` the plugin joined or installed,
     or ``None`` when the global provider is not an SDK one.  Add your own
-    span processors or exporters to it here.
+    span processors or exporters to it here.  The hook is historic: a
+    ``conftest.py`` loaded later, during collection, is called too.
     """

@@ -293,7 +293,10 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = TraceStorePlugin(config, processor, settings)
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
-    config.hook.pytest_tracestore_configure(provider=plugin.provider, processor=processor)
+    # Historic, so conftest files found later during collection get the call too.
+    config.hook.pytest_tracestore_configure.call_historic(
+        kwargs=dict(provider=plugin.provider, processor=processor)
+    )
 
 
 class TraceStorePlugin:

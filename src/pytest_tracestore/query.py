@@ -83,6 +83,12 @@ def _duration_ns(value: Any, field: str) -> int:
     return int(seconds * 1e9)
 
 
+def _name_matches(wanted: Union[str, Pattern[str]], name: str) -> bool:
+    if isinstance(wanted, str):
+        return name == wanted
+    return wanted.search(name) is not None
+
+
 @dataclasses.dataclass(frozen=True)
 class Query:
     """A span filter.  Every field that is set must match (AND).
@@ -161,12 +167,8 @@ class Query:
         n = self._norm  # type: ignore[attr-defined]
         if n["trace_id"] is not None and record.trace_id != n["trace_id"]:
             return False
-        if self.name is not None:
-            if isinstance(self.name, str):
-                if record.name != self.name:
-                    return False
-            elif not self.name.search(record.name):
-                return False
+        if self.name is not None and not _name_matches(self.name, record.name):
+            return False
         if n["status"] is not None and record.status != n["status"]:
             return False
         if n["kind"] is not None and record.kind != n["kind"]:
@@ -201,7 +203,7 @@ class Query:
         out: list[str] = []
         if n["trace_id"] is not None and record.trace_id != n["trace_id"]:
             out.append(f"trace_id is {record.trace_id}")
-        if self.name is not None and not Query(name=self.name).matches(record):
+        if self.name is not None and not _name_matches(self.name, record.name):
             out.append(f"name is {record.name!r}")
         if n["status"] is not None and record.status != n["status"]:
             out.append(f"status is {record.status}")
