@@ -32,6 +32,12 @@ DEFAULT_MAX_SPANS = 1000
 _DEFAULT_FILE = "spans.jsonl"
 
 REPORT_MODES = ("failed", "all", "none")
+# The spellings pytest accepts for its own boolean ini keys.  Parsed here so a
+# bad value is a usage error that names the key.
+_TRUTH = {
+    **dict.fromkeys(("true", "yes", "y", "on", "1", "t"), True),
+    **dict.fromkeys(("false", "no", "n", "off", "0", "f", ""), False),
+}
 # A report section longer than this is cut, with a note of what was left out.
 SECTION_MAX_LINES = 80
 
@@ -111,9 +117,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "trace_store_fail_on_error",
-        help="fail a test in teardown when its own spans include an ERROR span",
-        type="bool",
-        default=False,
+        help="fail a test in teardown when its own spans include an ERROR span (true or false)",
+        default="false",
     )
     parser.addini(
         "trace_store_failed_dir",
@@ -228,9 +233,14 @@ def _read_report_settings(config: pytest.Config) -> ReportSettings:
         raise pytest.UsageError(
             f"{where}: expected one of {', '.join(REPORT_MODES)}, got {value!r}"
         )
-    fail_on_error = bool(
-        config.getoption("trace_store_fail_on_error") or config.getini("trace_store_fail_on_error")
-    )
+    fail_on_error = bool(config.getoption("trace_store_fail_on_error"))
+    if not fail_on_error:
+        text = str(config.getini("trace_store_fail_on_error")).strip().lower()
+        if text not in _TRUTH:
+            raise pytest.UsageError(
+                f"trace_store_fail_on_error (ini): expected true or false, got {text!r}"
+            )
+        fail_on_error = _TRUTH[text]
     failed_dir = None
     value, where = _setting(config, "trace_store_failed_dir")
     if value is not None:
