@@ -22,7 +22,7 @@ from . import hooks
 from .processor import FORMATS, FileBasedSpanProcessor, RecordTransform
 from .record import SpanRecord
 from .redact import RedactionPolicy, policy_from_lines
-from .render import describe_failures, render_spans
+from .render import render_spans
 from .serialize import record_line
 from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
 
@@ -418,14 +418,10 @@ class TraceStorePlugin:
         view = item.stash.get(test_store_key, None)
         if view is None or item.stash.get(test_failed_key, False) or not self._fail_on_error(item):
             return
-        failures = view.failures()
-        if failures:
-            context = [r for r in view.spans() if r.trace_id in {f.trace_id for f in failures}]
-            pytest.fail(
-                "tracestore: fail_on_error: this test's spans include "
-                + describe_failures(failures, context),
-                pytrace=False,
-            )
+        try:
+            view.assert_no_failures()
+        except AssertionError as exc:
+            pytest.fail(f"tracestore: fail_on_error: this test's spans include {exc}", pytrace=False)
 
     def _fail_on_error(self, item: pytest.Item) -> bool:
         marker = item.get_closest_marker("trace_store")
