@@ -113,3 +113,12 @@ def test_a_failing_transform_keeps_the_span_and_warns_once(tmp_path):
         make_spans(processor)
     assert len(caught) == 1
     assert [x["name"] for x in read_lines(tmp_path / "s.jsonl")] == ["login", "health"]
+
+
+def test_otlp_format_is_redacted_too(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "s.jsonl", format="otlp")
+    make_spans(processor)
+    text = (tmp_path / "s.jsonl").read_text(encoding="utf-8")
+    assert "s3cr3t" not in text and "hunter2" not in text
+    assert text.count(REDACTED) == 2
+    assert processor.store.span(name="login").events[0].attributes["db.password"] == "hunter2"
