@@ -101,6 +101,10 @@ def test_format_option_writes_otlp_json_lines(pytester, source):
         (["--trace-store-path", "blocker/run.jsonl"], "", "*--trace-store-path: cannot create the folder *blocker*"),
         (["--trace-store-path", "."], "", "*--trace-store-path: * is a folder; give a file path*"),
         ([], "trace_store_format = xml", "*trace_store_format (ini): expected one of jsonl, otlp, got 'xml'*"),
+        (["--trace-store-report", "sometimes"], "", "*--trace-store-report: expected one of failed, all, none, got 'sometimes'*"),
+        (["--trace-store-failed-dir", "blocker"], "", "*--trace-store-failed-dir: *blocker is a file; give a folder*"),
+        ([], "trace_store_redact =\n    none\n    *card*", "*trace_store_redact (ini): *'none' must stand alone*"),
+        ([], "trace_store_fail_on_error = maybe", "*trace_store_fail_on_error (ini): expected true or false, got 'maybe'*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester, args, ini, message):

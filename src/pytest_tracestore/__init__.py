@@ -1,8 +1,9 @@
 """pytest-tracestore: assert on OpenTelemetry traces in pytest.
 
 The storage and query core (``record``, ``query``, ``store``, ``serialize``,
-``processor``, ``merge``, ``otlp``, ``receiver``) imports no pytest;
-``plugin`` holds every pytest hook.
+``processor``, ``merge``, ``otlp``, ``receiver``, ``render``, ``redact``)
+imports no pytest; ``plugin`` holds every pytest hook and ``hooks`` the hook
+specifications.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from .processor import FileBasedSpanProcessor
 from .query import Query
 from .receiver import OTLPReceiver
 from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
+from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
 from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_REDACT_PATTERNS",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
     "OTLPReceiver",
     "Query",
+    "RedactionPolicy",
     "Scope",
     "ScopedTraceStore",
     "SpanEvent",

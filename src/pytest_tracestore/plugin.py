@@ -6,7 +6,10 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -16,10 +19,14 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from . import hooks
 from .merge import write_merged
-from .processor import FORMATS, FileBasedSpanProcessor
+from .processor import FORMATS, FileBasedSpanProcessor, RecordTransform
 from .receiver import OTLPReceiver
 from .record import SpanRecord
+from .redact import RedactionPolicy, policy_from_lines
+from .render import render_spans
+from .serialize import record_line
 from .store import (
     DEFAULT_MAX_BYTES,
     ScopedTraceStore,
@@ -39,8 +46,30 @@ _DEFAULT_FILE = "spans.jsonl"
 _XDIST_FOLDER = "tracestore_folder"
 _XDIST_REPORT = "tracestore"
 
+REPORT_MODES = ("failed", "all", "none")
+# The spellings pytest accepts for its own boolean ini keys.  Parsed here so a
+# bad value is a usage error that names the key.
+_TRUTH = {
+    **dict.fromkeys(("true", "yes", "y", "on", "1", "t"), True),
+    **dict.fromkeys(("false", "no", "n", "off", "0", "f", ""), False),
+}
+# A report section longer than this is cut, with a note of what was left out.
+SECTION_MAX_LINES = 80
+
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
 test_store_key = pytest.StashKey[ScopedTraceStore]()
+# Set once any phase of a test has failed.
+test_failed_key = pytest.StashKey[bool]()
+
+_MARKER_HELP = (
+    "trace_store(fail_on_error=True|False): fail this test (or every test of "
+    "the module or class) in teardown when its own spans include an ERROR span; "
+    "overrides --trace-store-fail-on-error"
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +99,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="format of the span file: jsonl (one span object per line, the default) "
         "or otlp (OTLP JSON Lines, as the OpenTelemetry file exporter writes them). "
         "Ini: trace_store_format.",
+    )
+    group.addoption(
+        "--trace-store-report",
+        dest="trace_store_report",
+        metavar="WHEN",
+        default=None,
+        help="add a 'Captured traces' report section to failed tests (failed, the "
+        "default), to every test (all; passing ones show with -rA) or to none. "
+        "Ini: trace_store_report.",
+    )
+    group.addoption(
+        "--trace-store-fail-on-error",
+        dest="trace_store_fail_on_error",
+        action="store_true",
+        default=None,
+        help="fail a test in teardown when its own spans include an ERROR span "
+        "(the trace_store marker overrides it per test). Ini: trace_store_fail_on_error.",
+    )
+    group.addoption(
+        "--trace-store-failed-dir",
+        dest="trace_store_failed_dir",
+        metavar="DIR",
+        default=None,
+        help="write each failed test's spans, in full, to one JSONL file in DIR. "
+        "Ini: trace_store_failed_dir.",
+    )
+    parser.addini(
+        "trace_store_report",
+        help="when to add a 'Captured traces' report section: failed (default), all or none",
+        default="",
+    )
+    parser.addini(
+        "trace_store_fail_on_error",
+        help="fail a test in teardown when its own spans include an ERROR span (true or false)",
+        default="false",
+    )
+    parser.addini(
+        "trace_store_failed_dir",
+        help="folder that receives one JSONL file of spans per failed test, "
+        "relative to the ini file's folder",
+        default="",
+    )
+    parser.addini(
+        "trace_store_redact",
+        help="glob patterns over attribute keys whose values are written as "
+        "[REDACTED] in trace files; 'default' stands for the built-in list, "
+        "'none' turns redaction off",
+        type="linelist",
+        default=[],
     )
     parser.addini(
         "trace_store_path",
@@ -133,24 +211,77 @@ def _default_path(config: pytest.Config) -> Path:
     return config.rootpath / ".pytest_cache" / "d" / "tracestore" / _DEFAULT_FILE
 
 
-def _read_path(config: pytest.Config) -> tuple[Path, str]:
-    value, where = _setting(config, "trace_store_path")
-    if value is None:
-        return _default_path(config), "default"
+def _resolve(config: pytest.Config, value: str, where: str) -> Path:
+    """A path from a flag (relative to the current folder) or an ini key (to the ini file's)."""
     if where.startswith("--"):
         base = config.invocation_params.dir
     else:
         base = config.inipath.parent if config.inipath else config.rootpath
     path = Path(os.path.expanduser(value))
-    if not path.is_absolute():
-        path = Path(base) / path
+    return path if path.is_absolute() else Path(base) / path
+
+
+def _read_path(config: pytest.Config) -> tuple[Path, str]:
+    value, where = _setting(config, "trace_store_path")
+    if value is None:
+        return _default_path(config), "default"
+    path = _resolve(config, value, where)
     if path.is_dir():
         raise pytest.UsageError(f"{where}: {path} is a folder; give a file path")
     return path, where
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportSettings:
+    """What the plugin does around failing tests, read from options and ini keys."""
+
+    report: str = "failed"
+    fail_on_error: bool = False
+    failed_dir: Optional[Path] = None
+    redaction: Optional[RedactionPolicy] = dataclasses.field(default_factory=RedactionPolicy)
+
+
+def _read_report_settings(config: pytest.Config) -> ReportSettings:
+    value, where = _setting(config, "trace_store_report")
+    report = "failed" if value is None else value.strip().lower()
+    if report not in REPORT_MODES:
+        raise pytest.UsageError(
+            f"{where}: expected one of {', '.join(REPORT_MODES)}, got {value!r}"
+        )
+    fail_on_error = bool(config.getoption("trace_store_fail_on_error"))
+    if not fail_on_error:
+        text = str(config.getini("trace_store_fail_on_error")).strip().lower()
+        if text not in _TRUTH:
+            raise pytest.UsageError(
+                f"trace_store_fail_on_error (ini): expected true or false, got {text!r}"
+            )
+        fail_on_error = _TRUTH[text]
+    failed_dir = None
+    value, where = _setting(config, "trace_store_failed_dir")
+    if value is not None:
+        failed_dir = _resolve(config, value, where)
+        if failed_dir.exists() and not failed_dir.is_dir():
+            raise pytest.UsageError(f"{where}: {failed_dir} is a file; give a folder")
+    try:
+        redaction = policy_from_lines(config.getini("trace_store_redact"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"trace_store_redact (ini): {exc}") from None
+    return ReportSettings(report, fail_on_error, failed_dir, redaction)
+
+
+def safe_file_name(nodeid: str) -> str:
+    """A file name for a test's node id: safe on every file system, unique per id."""
+    digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._")[:120]
+    return f"{stem}-{digest}.jsonl"
+
+
 def _make_processor(
-    path: Path, where: str, max_spans: int, file_format: str
+    path: Path,
+    where: str,
+    max_spans: int,
+    file_format: str,
+    redaction: Optional[RedactionPolicy],
 ) -> FileBasedSpanProcessor:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +291,11 @@ def _make_processor(
         ) from None
     try:
         return FileBasedSpanProcessor(
-            path, max_spans=max_spans, max_bytes=DEFAULT_MAX_BYTES, format=file_format
+            path,
+            max_spans=max_spans,
+            max_bytes=DEFAULT_MAX_BYTES,
+            format=file_format,
+            redaction=redaction,
         )
     except OSError as exc:
         raise pytest.UsageError(
@@ -191,11 +326,14 @@ def _worker_folder(path: Path) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     # trylast: a plugin or conftest that sets its own TracerProvider in its
     # pytest_configure has done so by now, and we join it instead of racing.
+    config.addinivalue_line("markers", _MARKER_HELP)
     if config.getoption("help", False) or config.getoption("version", False):
         return
     max_spans = _read_max_spans(config)
     file_format = _read_format(config)
     path, where = _read_path(config)
+    settings = _read_report_settings(config)
+    redaction = settings.redaction
     controller: Optional[XdistController] = None
     if _is_xdist_worker(config):
         workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
@@ -205,7 +343,7 @@ def pytest_configure(config: pytest.Config) -> None:
         own = Path(folder) / f"{workerid}.jsonl" if folder else path.with_name(
             f"{path.stem}.{workerid}{path.suffix}"
         )
-        processor = _make_processor(own, where, max_spans, file_format)
+        processor = _make_processor(own, where, max_spans, file_format, redaction)
     elif _is_xdist_controller(config):
         # The controller runs no tests, but its own spans (a conftest's, say)
         # are kept like a worker's and merged with theirs at the end.
@@ -218,15 +356,21 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"{where}: cannot write {path}: {exc.strerror or exc}"
             ) from None
-        processor = _make_processor(folder / "controller.jsonl", where, max_spans, file_format)
+        processor = _make_processor(
+            folder / "controller.jsonl", where, max_spans, file_format, redaction
+        )
         controller = XdistController(folder)
     else:
-        processor = _make_processor(path, where, max_spans, file_format)
-    plugin = TraceStorePlugin(config, processor, artifact=path, xdist=controller)
+        processor = _make_processor(path, where, max_spans, file_format, redaction)
+    plugin = TraceStorePlugin(config, processor, settings, artifact=path, xdist=controller)
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
     if controller is not None:
         config.pluginmanager.register(controller, "tracestore-xdist")
+    # Historic, so conftest files found later during collection get the call too.
+    config.hook.pytest_tracestore_configure.call_historic(
+        kwargs=dict(provider=plugin.provider, processor=processor)
+    )
 
 
 class XdistController:
@@ -307,12 +451,14 @@ class TraceStorePlugin:
         self,
         config: pytest.Config,
         processor: FileBasedSpanProcessor,
+        settings: Optional[ReportSettings] = None,
         *,
         artifact: Optional[Path] = None,
         xdist: Optional[XdistController] = None,
     ) -> None:
         self.config = config
         self.processor = processor
+        self.settings = settings if settings is not None else ReportSettings()
         #: The run's artifact; under xdist the processor writes elsewhere.
         self.artifact = artifact if artifact is not None else processor.path
         self.xdist = xdist
@@ -320,7 +466,28 @@ class TraceStorePlugin:
         self._merged: Optional[tuple[int, int]] = None
         self._receiver: Optional[OTLPReceiver] = None
         self.provider: Optional[TracerProvider] = None
+        self._warned_failed_dir = False
+        self._refresh_transform()
         self.provider_mode = self._attach(processor)
+
+    # -- the pytest_tracestore_record hook ------------------------------
+
+    def _refresh_transform(self) -> None:
+        """Give the processor a transform only when some plugin implements the hook.
+
+        Looked up when a plugin registers, never per span: with no
+        implementation the processor's hot path does not change at all.
+        """
+        impls = [
+            impl
+            for impl in self.config.hook.pytest_tracestore_record.get_hookimpls()
+            if not (impl.hookwrapper or getattr(impl, "wrapper", False))
+        ]
+        self.processor.transform = _chain(impls) if impls else None
+
+    def pytest_plugin_registered(self, plugin: object) -> None:
+        # conftest files below the root are registered during collection.
+        self._refresh_transform()
 
     def _attach(self, processor: FileBasedSpanProcessor) -> str:
         current = trace.get_tracer_provider()
@@ -399,6 +566,103 @@ class TraceStorePlugin:
         self._receiver.start()
         return self._receiver
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        # A misspelt marker fails its test at once, not silently in teardown.
+        self._fail_on_error(item)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        # trylast: the test's fixtures are torn down by now, so their spans count.
+        view = item.stash.get(test_store_key, None)
+        if view is None or item.stash.get(test_failed_key, False) or not self._fail_on_error(item):
+            return
+        try:
+            view.assert_no_failures()
+        except AssertionError as exc:
+            pytest.fail(f"tracestore: fail_on_error: this test's spans include {exc}", pytrace=False)
+
+    def _fail_on_error(self, item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("trace_store")
+        if marker is None:
+            return self.settings.fail_on_error
+        unknown = sorted(set(marker.kwargs) - {"fail_on_error"})
+        value = marker.kwargs.get("fail_on_error", self.settings.fail_on_error)
+        if marker.args or unknown or not isinstance(value, bool):
+            pytest.fail(
+                "@pytest.mark.trace_store: expected fail_on_error=True or False, got "
+                f"args={marker.args!r}, kwargs={marker.kwargs!r}",
+                pytrace=False,
+            )
+        return value
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, Any, None]:
+        view = item.stash.get(test_store_key, None)
+        if view is not None:
+            failing = call.excinfo is not None and not call.excinfo.errisinstance(
+                pytest.skip.Exception
+            )
+            mode = self.settings.report
+            if view and (
+                (failing and mode != "none") or (mode == "all" and call.when == "call")
+            ):
+                # Before the report is built, so the section lands in it (and
+                # travels wherever reports go: junitxml, pytest-xdist).
+                item.add_report_section(
+                    call.when,
+                    "traces",
+                    render_spans(
+                        view.spans(),
+                        max_lines=SECTION_MAX_LINES,
+                        redaction=self.processor.redaction,
+                    ),
+                )
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if view is None:
+            return
+        failed = item.stash.get(test_failed_key, False) or report.failed
+        item.stash[test_failed_key] = failed
+        if failed and call.when == "teardown" and view:
+            self._record_failure_evidence(item, report, view)
+
+    def _record_failure_evidence(
+        self, item: pytest.Item, report: pytest.TestReport, view: ScopedTraceStore
+    ) -> None:
+        """Trace ids as JUnit XML properties, and the failed-dir file, of a failed test."""
+        properties: list[tuple[str, object]] = [("trace_id", t) for t in view.trace_ids()]
+        path = self._write_failed_file(item.nodeid, view)
+        if path is not None:
+            properties.append(("trace_store_file", str(path)))
+        # junitxml reads the teardown report's properties.
+        item.user_properties.extend(properties)
+        report.user_properties.extend(properties)
+
+    def _write_failed_file(self, nodeid: str, view: ScopedTraceStore) -> Optional[Path]:
+        folder = self.settings.failed_dir
+        if folder is None:
+            return None
+        path = folder / safe_file_name(nodeid)
+        redaction = self.processor.redaction
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            # backslashreplace writes a lone surrogate as its JSON escape.
+            with open(path, "w", encoding="utf-8", errors="backslashreplace") as out:
+                out.writelines(record_line(record, redaction) for record in view)
+        except OSError as exc:
+            if not self._warned_failed_dir:
+                self._warned_failed_dir = True
+                warnings.warn(
+                    f"pytest-tracestore: could not write {path}: {exc}",
+                    TraceStoreWarning,
+                    stacklevel=2,
+                )
+            return None
+        return path
+
     # -- end of run -----------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
@@ -437,6 +701,22 @@ class TraceStorePlugin:
         self.processor.shutdown()
         if self.xdist is not None:
             self._merged = self.xdist.merge(self.processor, self.artifact)
+
+
+def _chain(impls: list[Any]) -> RecordTransform:
+    """One transform calling each implementation in pluggy's order on the previous result."""
+    # pluggy calls the last registered (and tryfirst) implementation first.
+    steps = tuple((impl.function, bool(impl.argnames)) for impl in reversed(impls))
+
+    def transform(record: SpanRecord) -> Optional[SpanRecord]:
+        result: Optional[SpanRecord] = record
+        for function, takes_record in steps:
+            result = function(result) if takes_record else function()
+            if result is None:
+                return None
+        return result
+
+    return transform
 
 
 def _plugin(config: pytest.Config) -> TraceStorePlugin:

@@ -7,17 +7,24 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .otlp import OtlpLineEncoder
 from .record import SpanRecord
+from .redact import RedactionPolicy
 from .serialize import SpanConverter, encode_line, record_line
 from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
 
-__all__ = ["FileBasedSpanProcessor", "FORMATS"]
+__all__ = ["FileBasedSpanProcessor", "FORMATS", "RecordTransform"]
+
+#: Called with each finished span's record; returns it, a changed copy, or
+#: ``None`` to drop the span.
+RecordTransform = Callable[[SpanRecord], Optional[SpanRecord]]
+
+_DEFAULT_REDACTION = object()
 
 #: The artifact formats: our JSON Lines, and OTLP JSON Lines (one span per line).
 FORMATS = ("jsonl", "otlp")
@@ -44,9 +51,19 @@ class FileBasedSpanProcessor(SpanProcessor):
     that one span (the OpenTelemetry file-exporter format) instead of our own
     JSON object; everything else stays the same.
 
-    The processor never raises into the application: a failure to write is
-    reported once as a :class:`TraceStoreWarning`, and the spans stay queryable
-    in memory.
+    ``redaction`` (a :class:`RedactionPolicy`, the default one unless given;
+    ``None`` turns it off) replaces secret attribute values with
+    ``"[REDACTED]"`` in the file, in either format; the store keeps the real
+    values.
+
+    :attr:`transform` (``None`` by default) is called with each record before
+    it is stored and written; it returns the record, a changed copy (whose
+    line is then written from the copy) or ``None`` to drop the span from
+    store, subscribers and file.
+
+    The processor never raises into the application: a failure to write, or a
+    transform that raises, is reported once as a :class:`TraceStoreWarning`,
+    and the spans stay queryable in memory.
     """
 
     def __init__(
@@ -57,6 +74,8 @@ class FileBasedSpanProcessor(SpanProcessor):
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         fsync: bool = False,
         format: str = "jsonl",
+        redaction: RedactionPolicy | None | Any = _DEFAULT_REDACTION,
+        transform: RecordTransform | None = None,
     ) -> None:
         if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1:
             raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
@@ -67,8 +86,14 @@ class FileBasedSpanProcessor(SpanProcessor):
         self.path = Path(path)
         self.max_spans = max_spans
         self.fsync = bool(fsync)
+        if redaction is _DEFAULT_REDACTION:
+            redaction = RedactionPolicy()
+        elif redaction is not None and not isinstance(redaction, RedactionPolicy):
+            raise ValueError(f"invalid redaction {redaction!r}: expected a RedactionPolicy or None")
+        self.redaction: Optional[RedactionPolicy] = redaction
+        self.transform: Optional[RecordTransform] = transform
         self.store = TraceStore(max_spans=max_spans, max_bytes=max_bytes)
-        self._converter = SpanConverter()
+        self._converter = SpanConverter(redaction)
         self._lock = threading.Lock()
         self._subscribers: Tuple[TraceStore, ...] = ()
         self._lines = 0
@@ -118,12 +143,31 @@ class FileBasedSpanProcessor(SpanProcessor):
             return
         try:
             record, line = self._converter.convert(span)
-            if self._otlp is not None:
-                line = self.line_for(record)
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
-        self._append(record, encode_line(line))
+        changed = False
+        transform = self.transform
+        if transform is not None:
+            try:
+                result = transform(record)
+                if result is None:
+                    return
+                if result is not record:
+                    if not isinstance(result, SpanRecord):
+                        raise TypeError(f"expected a SpanRecord or None, got {result!r}")
+                    record, changed = result, True
+            except Exception as exc:  # keep the span as it was rather than lose it
+                self._warn_once("transform a span for", exc)
+        if self._otlp is not None or changed:
+            try:
+                line = self.line_for(record)
+            except Exception as exc:
+                self._warn_once("convert a span for", exc)
+                return
+        # A lone surrogate in a str attribute becomes a \u escape: exact, and valid UTF-8.
+        data = encode_line(line)
+        self._append(record, data)
 
     def add_record(self, record: SpanRecord) -> None:
         """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
@@ -138,10 +182,11 @@ class FileBasedSpanProcessor(SpanProcessor):
         self._append(record, encode_line(self.line_for(record)))
 
     def line_for(self, record: SpanRecord) -> str:
-        """The line this processor writes for ``record``, in its format, newline included."""
+        """A record's line in the file's format, newline included, secret values redacted."""
         if self._otlp is not None:
-            return self._otlp(record) + "\n"
-        return record_line(record)
+            redaction = self.redaction
+            return self._otlp(redaction.redact_record(record) if redaction else record) + "\n"
+        return record_line(record, self.redaction)
 
     def _append(self, record: SpanRecord, data: bytes) -> None:
         with self._lock:

@@ -83,6 +83,12 @@ def _duration_ns(value: Any, field: str) -> int:
     return int(seconds * 1e9)
 
 
+def _name_matches(wanted: Union[str, Pattern[str]], name: str) -> bool:
+    if isinstance(wanted, str):
+        return name == wanted
+    return wanted.search(name) is not None
+
+
 @dataclasses.dataclass(frozen=True)
 class Query:
     """A span filter.  Every field that is set must match (AND).
@@ -161,12 +167,8 @@ class Query:
         n = self._norm  # type: ignore[attr-defined]
         if n["trace_id"] is not None and record.trace_id != n["trace_id"]:
             return False
-        if self.name is not None:
-            if isinstance(self.name, str):
-                if record.name != self.name:
-                    return False
-            elif not self.name.search(record.name):
-                return False
+        if self.name is not None and not _name_matches(self.name, record.name):
+            return False
         if n["status"] is not None and record.status != n["status"]:
             return False
         if n["kind"] is not None and record.kind != n["kind"]:
@@ -191,3 +193,49 @@ class Query:
         if n["max_duration"] is not None and duration > n["max_duration"]:
             return False
         return True
+
+    def mismatches(self, record: SpanRecord) -> list[str]:
+        """What keeps ``record`` from matching, one phrase per failed field or attribute.
+
+        Empty when the record matches.  Used to explain near misses.
+        """
+        n = self._norm  # type: ignore[attr-defined]
+        out: list[str] = []
+        if n["trace_id"] is not None and record.trace_id != n["trace_id"]:
+            out.append(f"trace_id is {record.trace_id}")
+        if self.name is not None and not _name_matches(self.name, record.name):
+            out.append(f"name is {record.name!r}")
+        if n["status"] is not None and record.status != n["status"]:
+            out.append(f"status is {record.status}")
+        if n["kind"] is not None and record.kind != n["kind"]:
+            out.append(f"kind is {record.kind}")
+        if n["error_type"] is not None and not any(
+            error_type_matches(n["error_type"], t) for t in record.error_types()
+        ):
+            types = record.error_types()
+            out.append(f"error types are {list(types)!r}" if types else "no error type")
+        missing = object()
+        for key, value in (n["attributes"] or {}).items():
+            found = record.attributes.get(key, missing)
+            if found is missing:
+                out.append(f"no attribute {key!r}")
+            elif not _same_value(found, value):
+                out.append(f"{key}={found!r}")
+        if (n["since"] is not None and record.end_time < n["since"]) or (
+            n["until"] is not None and record.start_time > n["until"]
+        ):
+            out.append("outside the time window")
+        duration = record.end_time - record.start_time
+        if (n["min_duration"] is not None and duration < n["min_duration"]) or (
+            n["max_duration"] is not None and duration > n["max_duration"]
+        ):
+            out.append(f"duration is {duration / 1e6:.3g}ms")
+        return out
+
+    def describe(self) -> str:
+        """The set fields as ``field=value, ...``, for messages."""
+        return ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        ) or "(no filters)"

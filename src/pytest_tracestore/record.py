@@ -85,6 +85,15 @@ def freeze_value(value: Any) -> Any:
     return value
 
 
+def format_duration(ns: int) -> str:
+    """A duration in the unit that reads best: ``850us``, ``12.3ms``, ``2.05s``."""
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.0f}us"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.1f}ms"
+    return f"{ns / 1e9:.2f}s"
+
+
 class FrozenAttributes(Mapping[str, Any]):
     """A read-only mapping of attribute keys to values.
 
@@ -511,10 +520,11 @@ class SpanRecord:
         return hash((self.trace_id, self.span_id, self.start_time, self.end_time))
 
     def __repr__(self) -> str:
-        ms = (self.end_time - self.start_time) / 1e6
+        # Short enough that pytest's list diff shows whole records side by side.
         error = f" {self.error_type}" if self.status == "ERROR" and self.error_type else ""
         return (
-            f"<SpanRecord {self.name!r} {self.status}{error} {ms:.3g}ms "
+            f"<SpanRecord {self.name!r} {self.status}{error} "
+            f"{format_duration(self.end_time - self.start_time)} "
             f"trace={self.trace_id[:8]} span={self.span_id[:8]}>"
         )
 

@@ -34,6 +34,7 @@ from .record import (
     normalize_status,
     normalize_trace_id,
 )
+from .redact import RedactionPolicy
 
 __all__ = [
     "SpanConverter",
@@ -97,6 +98,13 @@ def encode_line(text: str) -> bytes:
         return (json.dumps(json.loads(text), separators=(",", ":")) + end).encode("ascii")
 
 
+def record_line(record: SpanRecord, redaction: RedactionPolicy | None = None) -> str:
+    """Return a record's artifact line (with its newline), secret values redacted."""
+    if redaction:
+        record = redaction.redact_record(record)
+    return dumps_line(record_to_dict(record)) + "\n"
+
+
 def _attrs_dict(attrs: FrozenAttributes) -> dict[str, Any]:
     return dict(zip(attrs._keys, attrs._values))
 
@@ -140,11 +148,6 @@ def record_to_dict(record: SpanRecord) -> dict[str, Any]:
     if record.trace_state:
         out["trace_state"] = record.trace_state
     return out
-
-
-def record_line(record: SpanRecord) -> str:
-    """The artifact line of a record, newline included."""
-    return dumps_line(record_to_dict(record)) + "\n"
 
 
 def _string(value: Any, field: str) -> str:
@@ -312,13 +315,16 @@ def _plain(attributes: Any) -> dict[str, Any]:
 class SpanConverter:
     """Turns SDK ``ReadableSpan`` objects into a record and its JSON line.
 
-    One converter belongs to one processor; its caches are guarded by the
-    processor's callers being the SDK's span-end path, where a race costs at
-    most a duplicate cache entry.
+    ``redaction`` hides secret attribute values in the line only; the record
+    keeps them.  One converter belongs to one processor; its caches are
+    guarded by the processor's callers being the SDK's span-end path, where a
+    race costs at most a duplicate cache entry.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, redaction: RedactionPolicy | None = None) -> None:
         self._interner = _Interner()
+        # An empty policy redacts nothing: skip it entirely on the hot path.
+        self._redact = redaction.apply if redaction else None
         # id(object) -> (object, converted): holding the object keeps its id unique.
         self._resources: dict[int, tuple[Any, FrozenAttributes, str]] = {}
         self._scopes: dict[int, tuple[Any, Scope | None, str]] = {}
@@ -447,13 +453,24 @@ class SpanConverter:
         end = end or start
         attrs = _plain(attrs)
         sdk_attrs = self._interner.sdk_attrs
+        redact = self._redact
+        frozen = sdk_attrs(attrs)
+        # Redaction touches only the line: the record keeps the real values.
+        line_attrs = redact(attrs, frozen._keys) if redact is not None else attrs
         if events:
             event_dicts = []
             event_records = []
             for ename, etime, eattrs in events:
                 eattrs = _plain(eattrs)
-                event_dicts.append({"name": ename, "time_unix_nano": etime, "attributes": eattrs})
-                event_records.append(make_event(ename, etime, sdk_attrs(eattrs)))
+                efrozen = sdk_attrs(eattrs)
+                event_dicts.append(
+                    {
+                        "name": ename,
+                        "time_unix_nano": etime,
+                        "attributes": redact(eattrs, efrozen._keys) if redact is not None else eattrs,
+                    }
+                )
+                event_records.append(make_event(ename, etime, efrozen))
             events_json = dumps_line(event_dicts)
             event_tuple = tuple(event_records)
         else:
@@ -467,8 +484,15 @@ class SpanConverter:
                 lattrs = link.attributes
                 lattrs = lattrs.copy() if lattrs else {}
                 lt, ls = "%032x" % lctx.trace_id, "%016x" % lctx.span_id
-                link_dicts.append({"trace_id": lt, "span_id": ls, "attributes": lattrs})
-                link_records.append(make_link(lt, ls, sdk_attrs(lattrs)))
+                lfrozen = sdk_attrs(lattrs)
+                link_dicts.append(
+                    {
+                        "trace_id": lt,
+                        "span_id": ls,
+                        "attributes": redact(lattrs, lfrozen._keys) if redact is not None else lattrs,
+                    }
+                )
+                link_records.append(make_link(lt, ls, lfrozen))
             links_json = dumps_line(link_dicts)
             link_tuple = tuple(link_records)
         else:
@@ -484,7 +508,7 @@ class SpanConverter:
             f'"name":{_encode_str(name)},"kind":"{kind}","status":"{status_code}",'
             f'"status_description":{"null" if description is None else _encode_str(description)},'
             f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
-            f'"attributes":{dumps_line(attrs) if attrs else "{}"},"events":{events_json},"links":{links_json},'
+            f'"attributes":{dumps_line(line_attrs) if attrs else "{}"},"events":{events_json},"links":{links_json},'
             + (f'"trace_state":{_encode_str(trace_state)},' if trace_state else "")
             + shared[4]
         )
@@ -498,7 +522,7 @@ class SpanConverter:
             description,
             start,
             end,
-            sdk_attrs(attrs),
+            frozen,
             event_tuple,
             link_tuple,
             shared[2],

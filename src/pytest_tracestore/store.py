@@ -15,6 +15,7 @@ from typing import Any, Deque, Dict, List, Optional, Union
 from .otlp import is_traces_data, records_from_traces_data
 from .query import Query, error_type_matches, error_type_name, short_error_type
 from .record import SpanRecord, _same_value, normalize_trace_id
+from .render import describe_failures, render_spans, render_tree
 from .serialize import _Interner, record_from_dict
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
@@ -33,6 +34,9 @@ _BYTES_PER_RECORD = 300
 _DEQUE_AT = 64
 
 _by_start = attrgetter("start_time")
+
+# How many spans an assertion message lists before it says "and N more".
+_MAX_LISTED = 10
 
 Bucket = Union[List[SpanRecord], Deque[SpanRecord]]
 
@@ -223,10 +227,85 @@ class TraceStore:
         """The estimated memory held by the records, as the budget counts it."""
         return self._bytes
 
-    def spans(self) -> list[SpanRecord]:
-        """Every record, ordered by start time."""
-        with self._lock:
-            return sorted(self._records, key=_by_start)
+    def spans(self, query: Query | None = None, **filters: Any) -> list[SpanRecord]:
+        """Every record matching the filters (all of them without any), by start time.
+
+        Takes the same arguments as :meth:`query_spans`.
+        """
+        if query is None and not filters:
+            with self._lock:
+                return sorted(self._records, key=_by_start)
+        return self.query_spans(query, **filters)
+
+    def span(self, query: Query | None = None, **filters: Any) -> SpanRecord:
+        """The one span matching the filters; fails the test if none or several match.
+
+        Takes the same arguments as :meth:`query_spans`.  The
+        ``AssertionError`` lists what matched, or, when nothing did, the
+        nearest misses and what kept each from matching.
+        """
+        __tracebackhide__ = True
+        found = self.query_spans(query, **filters)
+        if len(found) == 1:
+            return found[0]
+        wanted = _as_query(query, filters)
+        if found:
+            lines = [f"expected exactly one span matching {wanted.describe()}; found {len(found)}:"]
+            lines.extend(f"  {r!r}" for r in found[:_MAX_LISTED])
+            if len(found) > _MAX_LISTED:
+                lines.append(f"  … and {len(found) - _MAX_LISTED} more")
+            raise AssertionError("\n".join(lines))
+        everything = self.spans()
+        lines = [
+            f"expected exactly one span matching {wanted.describe()}; "
+            f"found none among {len(everything)} spans."
+        ]
+        misses = sorted(
+            ((wanted.mismatches(r), r) for r in everything),
+            # Fewest failed criteria first; among equals, the same name first.
+            key=lambda m: (len(m[0]), any(x.startswith("name is") for x in m[0])),
+        )
+        if misses:
+            lines.append("Nearest misses:")
+            for reasons, record in misses[:_MAX_LISTED]:
+                lines.append(f"  {record!r}: {'; '.join(reasons)}")
+        raise AssertionError("\n".join(lines))
+
+    def assert_no_failures(self) -> None:
+        """Fail the test if any span has status ``ERROR``.
+
+        The ``AssertionError`` lists each ERROR span with its place in the
+        trace tree (``root > parent > span``), exception type and message.
+        """
+        __tracebackhide__ = True
+        failures = self.failures()
+        if failures:
+            context: list[SpanRecord] = []
+            for trace_id in dict.fromkeys(r.trace_id for r in failures):
+                context.extend(self.get_trace(trace_id))
+            raise AssertionError(describe_failures(failures, context))
+
+    def render_trace(
+        self, trace_id: int | str, *, durations: bool = True, attributes: bool = True
+    ) -> str:
+        """One trace as a text tree: name, kind, duration, status and attributes per span.
+
+        Children sit under their parent, siblings in start order.  With
+        ``durations=False`` the text depends only on the trace's shape, for
+        snapshot tests.  An unknown trace gives ``ValueError``.
+        """
+        records = self.get_trace(trace_id)
+        if not records:
+            raise ValueError(f"unknown trace id {trace_id!r}: not in this store")
+        return "\n".join(render_tree(records, durations=durations, attributes=attributes))
+
+    def render(
+        self, *, durations: bool = True, attributes: bool = True, max_lines: int | None = None
+    ) -> str:
+        """Every trace in the store as a text tree, headed by its trace id."""
+        return render_spans(
+            self.spans(), durations=durations, attributes=attributes, max_lines=max_lines
+        )
 
     def trace_ids(self) -> list[str]:
         """The ids of the traces held, in the order their first span ended."""
@@ -316,16 +395,9 @@ class TraceStore:
         With both, the keywords replace the query's fields.  With neither,
         every span.  Unknown keywords raise ``ValueError``.
         """
-        if filters:
-            try:
-                query = query.replace(**filters) if query is not None else Query(**filters)
-            except TypeError as exc:
-                allowed = ", ".join(f for f in Query.__dataclass_fields__)
-                raise ValueError(f"{exc}; the filters are: {allowed}") from None
-        elif query is None:
+        if query is None and not filters:
             return self.spans()
-        elif not isinstance(query, Query):
-            raise ValueError(f"expected a Query, got {query!r}")
+        query = _as_query(query, filters)
         norm = query.normalized
         with self._lock:
             candidates: Optional[Iterable[SpanRecord]] = None
@@ -406,6 +478,19 @@ class TraceStore:
         store = cls(max_spans=max_spans, max_bytes=max_bytes)
         store.extend(read_records(path))
         return store
+
+
+def _as_query(query: Query | None, filters: dict[str, Any]) -> Query:
+    """The query that ``query`` and keyword ``filters`` make together."""
+    if filters:
+        try:
+            return query.replace(**filters) if query is not None else Query(**filters)
+        except TypeError as exc:
+            allowed = ", ".join(f for f in Query.__dataclass_fields__)
+            raise ValueError(f"{exc}; the filters are: {allowed}") from None
+    if not isinstance(query, Query):
+        raise ValueError(f"expected a Query, got {query!r}")
+    return query
 
 
 class ScopedTraceStore(TraceStore):

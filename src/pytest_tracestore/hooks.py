@@ -1,0 +1,48 @@
+"""Hook specifications of pytest-tracestore, added through ``pytest_addhooks``.
+
+Implement them in a ``conftest.py`` or a plugin, like any pytest hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import pluggy
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from .processor import FileBasedSpanProcessor
+    from .record import SpanRecord
+
+hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec
+def pytest_tracestore_record(record: SpanRecord) -> Optional[SpanRecord]:
+    """Transform or drop each finished span before it is stored and written.
+
+    Return ``record`` unchanged, a changed copy (build one with
+    ``SpanRecord(...)``; the trace file's line is then written from the copy)
+    or ``None`` to drop the span from the stores and the file.  With several
+    implementations, each receives what the previous one returned, in
+    pluggy's call order; the first ``None`` drops the span.
+
+    It runs on the span-end path of the application's threads: keep it quick.
+    When no plugin implements it, it costs nothing.  An implementation that
+    raises keeps the span as it was and is reported once as a
+    ``TraceStoreWarning``.
+    """
+
+
+@hookspec(historic=True)
+def pytest_tracestore_configure(
+    provider: Optional[TracerProvider], processor: FileBasedSpanProcessor
+) -> None:
+    """Called once the run's span processor is attached to a provider.
+
+    ``provider`` is the SDK ``TracerProvider`` the plugin joined or installed,
+    or ``None`` when the global provider is not an SDK one.  Add your own
+    span processors or exporters to it here.  The hook is historic: a
+    ``conftest.py`` loaded later, during collection, is called too.
+    """
