@@ -39,7 +39,13 @@ def lines(path):
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_failing_test_gets_a_captured_traces_section_and_passing_test_none(pytester):
+# Sections, fail-on-error and JUnit properties are built in the process that
+# runs the test; under pytest-xdist they must reach the controller's output.
+XDIST = pytest.mark.parametrize("xdist_args", [[], ["-n", "2"]], ids=["plain", "n2"])
+
+
+@XDIST
+def test_failing_test_gets_a_captured_traces_section_and_passing_test_none(pytester, xdist_args):
     pytester.makepyfile(
         test_shop=SHOP
         + """
@@ -52,7 +58,7 @@ def test_paid(trace_store_processor):
     assert trace_store_processor.transform is None
 """
     )
-    result = pytester.runpytest_subprocess("-rA", "--trace-store-path", "run.jsonl")
+    result = pytester.runpytest_subprocess("-rA", "--trace-store-path", "run.jsonl", *xdist_args)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -124,7 +130,8 @@ def test_list_diff(trace_store):
     assert "store.py" not in result.stdout.str()
 
 
-def test_fail_on_error_option_and_function_marker_override(pytester):
+@XDIST
+def test_fail_on_error_option_and_function_marker_override(pytester, xdist_args):
     pytester.makepyfile(
         test_shop=SHOP
         + """
@@ -145,8 +152,11 @@ def test_misspelt_marker():
     pass
 """
     )
-    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", "--trace-store-fail-on-error")
+    result = pytester.runpytest_subprocess(
+        "--trace-store-path", "run.jsonl", "--trace-store-fail-on-error", *xdist_args
+    )
     result.assert_outcomes(passed=3, errors=2)
+    # Two checks, each from the top: under xdist the errors may come in either order.
     result.stdout.fnmatch_lines(
         [
             "*_ ERROR at teardown of test_swallows_error _*",
@@ -156,11 +166,16 @@ def test_misspelt_marker():
             "  POST /checkout > payments.charge  (trace *, span *)",
             "      test_shop.Declined: card ending 0002 declined",
             "*- Captured traces teardown -*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
             "*_ ERROR at setup of test_misspelt_marker _*",
             "@pytest.mark.trace_store: expected fail_on_error=True or False, got args=(), "
             "kwargs={'fail_on_eror': True}",
         ]
     )
+    assert "During handling of the above exception" not in result.stdout.str()
 
 
 def test_fail_on_error_ini_key_module_marker_and_strict_markers(pytester):
@@ -179,7 +194,8 @@ def test_swallows_error():
     result.stdout.fnmatch_lines(["ERROR test_plain.py::test_swallows_error - Failed: tracestore: fail_on_error*"])
 
 
-def test_failed_test_evidence_junitxml_failed_dir_and_redaction(pytester):
+@XDIST
+def test_failed_test_evidence_junitxml_failed_dir_and_redaction(pytester, xdist_args):
     pytester.makepyfile(
         test_shop=SHOP
         + """
@@ -196,7 +212,8 @@ def test_paid(card, trace_store):
 """
     )
     result = pytester.runpytest_subprocess(
-        "--trace-store-path", "run.jsonl", "--trace-store-failed-dir", "failed", "--junitxml", "junit.xml"
+        "--trace-store-path", "run.jsonl", "--trace-store-failed-dir", "failed",
+        "--junitxml", "junit.xml", *xdist_args,
     )
     result.assert_outcomes(passed=1, failed=1)
     (failed_file,) = (pytester.path / "failed").iterdir()

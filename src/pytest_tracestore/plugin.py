@@ -580,7 +580,12 @@ class TraceStorePlugin:
         try:
             view.assert_no_failures()
         except AssertionError as exc:
-            pytest.fail(f"tracestore: fail_on_error: this test's spans include {exc}", pytrace=False)
+            message = str(exc)
+        else:
+            return
+        # Outside the except block: the report shows this message alone, not
+        # the AssertionError it came from as well.
+        pytest.fail(f"tracestore: fail_on_error: this test's spans include {message}", pytrace=False)
 
     def _fail_on_error(self, item: pytest.Item) -> bool:
         marker = item.get_closest_marker("trace_store")
