@@ -41,6 +41,7 @@ from .jaeger import records_to_jaeger
 from .otlp import records_to_traces_data
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value
+from .render import tree_rows
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore, TraceStoreWarning
 
@@ -185,36 +186,17 @@ def _render_tree(
     as a root, marked as such.
     """
     by_id = {s.span_id: s for s in spans}
-    shown = [
-        s for s in sorted(spans, key=lambda s: s.start_time) if keep is None or s.span_id in keep
-    ]
-    children: Dict[Optional[str], List[SpanRecord]] = {}
-    for span in shown:
-        parent = span.parent_span_id if span.parent_span_id in by_id else None
-        children.setdefault(parent, []).append(span)
-    rows: List[Tuple[str, SpanRecord, str]] = []
-    seen: Set[str] = set()
-
-    def walk(span: SpanRecord, prefix: str, branch: str) -> None:
-        if span.span_id in seen:  # a malformed file may hold a cycle
-            return
-        seen.add(span.span_id)
-        orphan = (
+    shown = spans if keep is None else [s for s in spans if s.span_id in keep]
+    rows = [
+        (
+            tree,
+            span,
             " (parent not in file)"
             if span.parent_span_id and span.parent_span_id not in by_id
-            else ""
+            else "",
         )
-        rows.append((prefix + branch, span, orphan))
-        kids = children.get(span.span_id, [])
-        extension = "" if not branch else ("    " if branch == "└── " else "│   ")
-        for i, kid in enumerate(kids):
-            walk(kid, prefix + extension, "└── " if i == len(kids) - 1 else "├── ")
-
-    for root in children.get(None, []):
-        walk(root, "", "")
-    for span in shown:  # spans in a parent cycle have no root: show them anyway
-        if span.span_id not in seen:
-            walk(span, "", "")
+        for tree, span in tree_rows(shown)
+    ]
     cells = _table(
         [
             # The empty last column pads the status, so details line up too.

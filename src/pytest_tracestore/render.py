@@ -7,7 +7,7 @@ Used by the report sections, the assertion helpers and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
@@ -79,6 +79,41 @@ def _line(
     return " ".join(parts)
 
 
+def tree_rows(records: Iterable[SpanRecord]) -> List[Tuple[str, SpanRecord]]:
+    """Each span with its tree prefix (``├── `` and so on), depth first.
+
+    Children sit under their parents, siblings in start order.  A span whose
+    parent is not among ``records`` starts a tree of its own; spans caught in
+    a parent cycle (a malformed file) are shown once each, as roots.
+    """
+    spans = sorted(records, key=lambda r: (r.start_time, r.end_time))
+    ids = {r.span_id for r in spans}
+    children: Dict[str, List[SpanRecord]] = {}
+    roots: List[SpanRecord] = []
+    for record in spans:
+        parent = record.parent_span_id
+        if parent is not None and parent in ids and parent != record.span_id:
+            children.setdefault(parent, []).append(record)
+        else:
+            roots.append(record)
+    rows: List[Tuple[str, SpanRecord]] = []
+    seen: set[str] = set()
+
+    def walk(record: SpanRecord, prefix: str, branch: str, inner: str) -> None:
+        if record.span_id in seen:
+            return
+        seen.add(record.span_id)
+        rows.append((prefix + branch, record))
+        kids = children.get(record.span_id, ())
+        for i, kid in enumerate(kids):
+            last = i == len(kids) - 1
+            walk(kid, prefix + inner, "└── " if last else "├── ", "    " if last else "│   ")
+
+    for record in roots + spans:  # then whatever a cycle kept from every root
+        walk(record, "", "", "")
+    return rows
+
+
 def render_tree(
     records: Iterable[SpanRecord],
     *,
@@ -91,33 +126,11 @@ def render_tree(
     A span whose parent was not recorded starts a tree of its own, marked
     ``…`` to say that its parent is missing.
     """
-    spans = sorted(records, key=lambda r: (r.start_time, r.end_time))
-    ids = {r.span_id for r in spans}
-    children: Dict[Optional[str], List[SpanRecord]] = {}
-    roots: List[SpanRecord] = []
-    for record in spans:
-        parent = record.parent_span_id
-        if parent is not None and parent in ids and parent != record.span_id:
-            children.setdefault(parent, []).append(record)
-        else:
-            roots.append(record)
     lines: List[str] = []
-    seen: set[str] = set()
-
-    def walk(record: SpanRecord, prefix: str, branch: str, inner: str) -> None:
-        if record.span_id in seen:  # a malformed trace with a cycle
-            return
-        seen.add(record.span_id)
+    for prefix, record in tree_rows(records):
+        orphan = not prefix and record.parent_span_id is not None
         text = _line(record, durations, attributes, redaction)
-        lines.append(_cut(prefix + branch + text, _MAX_LINE_CHARS))
-        kids = children.get(record.span_id, ())
-        for i, kid in enumerate(kids):
-            last = i == len(kids) - 1
-            walk(kid, prefix + inner, "└── " if last else "├── ", "    " if last else "│   ")
-
-    for root in roots:
-        orphan = root.parent_span_id is not None
-        walk(root, "", "… " if orphan else "", "  " if orphan else "")
+        lines.append(_cut(("… " if orphan else prefix) + text, _MAX_LINE_CHARS))
     return lines
 
 
