@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
 
-__all__ = ["render_spans", "render_tree", "span_path", "error_summary", "describe_failures"]
+__all__ = ["describe_failures", "error_summary", "render_spans", "render_tree", "span_path", "tree_rows"]
 
 _MAX_ATTRIBUTES = 6
 _MAX_VALUE_CHARS = 40
