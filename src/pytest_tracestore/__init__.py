@@ -8,14 +8,24 @@ specifications.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .processor import FileBasedSpanProcessor
 from .query import Query
-from .receiver import OTLPReceiver
 from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
 from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
 from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # OTLPReceiver pulls in http.server: load it only when someone asks.
+    if name == "OTLPReceiver":
+        from .receiver import OTLPReceiver
+
+        return OTLPReceiver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

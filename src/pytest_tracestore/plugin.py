@@ -13,7 +13,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Generator, Optional
+from typing import TYPE_CHECKING, Any, Generator, Optional
 
 import pytest
 from opentelemetry import trace
@@ -22,7 +22,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from . import hooks
 from .merge import write_merged
 from .processor import FORMATS, FileBasedSpanProcessor, RecordTransform
-from .receiver import OTLPReceiver
 from .record import SpanRecord
 from .redact import RedactionPolicy, policy_from_lines
 from .render import render_spans
@@ -35,6 +34,9 @@ from .store import (
     parse_records,
     read_records,
 )
+
+if TYPE_CHECKING:
+    from .receiver import OTLPReceiver
 
 __all__ = ["TraceStorePlugin", "XdistController"]
 
@@ -562,6 +564,10 @@ class TraceStorePlugin:
     def otlp_receiver(self) -> OTLPReceiver:
         """The run's OTLP/HTTP receiver, started on first use."""
         if self._receiver is None:
+            # Imported here: http.server and friends cost every run start-up
+            # time, and only suites with services in other processes need them.
+            from .receiver import OTLPReceiver
+
             self._receiver = OTLPReceiver(self.processor)
         self._receiver.start()
         return self._receiver
