@@ -332,3 +332,24 @@ def test_deeply_nested_values_are_a_value_error():
     span = {"traceId": "01" * 16, "spanId": "02" * 8, "attributes": [{"key": "k", "value": value}]}
     with pytest.raises(ValueError, match="nested too deeply"):
         records_from_traces_data({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+
+
+def test_a_span_that_ends_before_it_starts_reads_back_as_in_our_format():
+    # The SDK lets span.end(end_time=...) go before the start; no reader may drop it.
+    data = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "01" * 16, "spanId": "0102030405060708", "name": "backwards",
+        "startTimeUnixNano": "2000", "endTimeUnixNano": "1000"}]}]}]}
+    (record,) = records_from_traces_data(data)
+    assert (record.start_time, record.end_time) == (2000, 1000)
+    assert records_from_otlp_line(record_to_otlp_line(record)) == [record]
+
+
+def test_bytes_and_key_value_lists_decode_to_text():
+    data = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "01" * 16, "spanId": "0102030405060708", "name": "x",
+        "attributes": [
+            {"key": "raw", "value": {"bytesValue": "AAE="}},
+            {"key": "map", "value": {"kvlistValue": {"values": [{"key": "a", "value": {"intValue": "1"}}]}}},
+        ]}]}]}]}
+    (record,) = records_from_traces_data(data)
+    assert record.attributes == {"raw": "AAE=", "map": '{"a":1}'}

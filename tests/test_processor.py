@@ -274,3 +274,14 @@ def test_add_record_writes_stores_and_feeds_subscribers_like_on_end(tmp_path, re
     processor.shutdown()
     processor.add_record(record_factory())
     assert len(processor.store) == 1
+
+
+def test_add_record_goes_through_the_transform_too(tmp_path, record_factory):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    processor.transform = lambda r: None if r.name == "GET /health" else r
+    processor.add_record(record_factory(name="GET /health"))
+    kept = record_factory(name="GET /items")
+    processor.add_record(kept)
+    processor.shutdown()
+    assert list(processor.store) == [kept]
+    assert [line["name"] for line in read_lines(tmp_path / "spans.jsonl")] == ["GET /items"]

@@ -6,6 +6,7 @@ import gzip
 import json
 import socket
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -232,3 +233,52 @@ def test_binds_loopback_only_starts_once_and_stop_closes_the_port(processor):
 def test_bad_arguments_raise_value_error(processor, kwargs, message):
     with pytest.raises(ValueError, match=message):
         OTLPReceiver(processor, **kwargs)
+
+
+def test_chunk_size_must_be_hex_digits(receiver, processor):
+    # int("-5", 16) is -5, and read(-5) would read to the end of the stream.
+    host, port = receiver.url[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):  # the receiver closes after an error
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400") and b"malformed chunked body: chunk size" in answer
+    assert len(processor.store) == 0
+
+
+class BlockingProcessor:
+    """Stands in for the run's processor; add_record waits until released."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.records = []
+
+    def add_record(self, record):
+        self.entered.set()
+        assert self.release.wait(30)
+        self.records.append(record)
+
+
+def test_stop_waits_for_a_request_being_recorded():
+    processor = BlockingProcessor()
+    receiver = OTLPReceiver(processor)  # type: ignore[arg-type]
+    url = receiver.start()
+    answers = []
+    client = threading.Thread(target=lambda: answers.append(post(url, json.dumps(otlp_json()).encode())))
+    client.start()
+    assert processor.entered.wait(30)
+    stopper = threading.Thread(target=receiver.stop)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive()  # still waiting for the request in flight
+    processor.release.set()
+    stopper.join(30)
+    client.join(30)
+    assert not stopper.is_alive()
+    assert [r.name for r in processor.records] == ["GET /items"]
+    assert answers[0][0] == 200

@@ -311,3 +311,18 @@ def test_wait_for_fails_listing_what_did_arrive():
 def test_wait_for_bad_arguments_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TraceStore().wait_for(**kwargs)
+
+
+def test_load_keeps_object_attribute_values_as_json_text(tmp_path):
+    # No SDK writes one, but a hand-written or foreign file may.
+    path = tmp_path / "spans.jsonl"
+    path.write_text(
+        '{"trace_id": "1", "span_id": "2", "name": "x", "start_time_unix_nano": 5,'
+        ' "end_time_unix_nano": 9, "attributes": {"k": {"a": 1}, "l": [{"b": 2}]}}\n',
+        encoding="utf-8",
+    )
+    (record,) = TraceStore.load(path)
+    assert record.attributes == {"k": '{"a":1}', "l": ('{"b":2}',)}
+    store = TraceStore.load(path)
+    assert store.filter_by_attribute("k", '{"a":1}') == [record]
+    assert store.filter_by_attribute("k", "other") == []

@@ -89,3 +89,36 @@ def test_a_dead_worker_loses_no_spans(pytester):
     )
     result.stdout.fnmatch_lines(["*gw*.jsonl:2: skipped a corrupt line*"])
     assert sorted(p.name for p in pytester.path.iterdir() if "run.jsonl" in p.name) == ["run.jsonl"]
+
+
+def test_merge_survives_a_provider_shut_down_early_and_line_separators(pytester):
+    # A conftest that shuts the provider down at session end closes our
+    # processor with it; U+2028 stays raw inside a JSON string and must not
+    # split a span's line on its way to the controller.
+    pytester.makeconftest(
+        """
+        from opentelemetry import trace
+
+        def pytest_sessionfinish(session):
+            trace.get_tracer_provider().shutdown()
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        from opentelemetry import trace
+
+        @pytest.mark.parametrize("n", range(2))
+        def test_span(n):
+            with trace.get_tracer("demo").start_as_current_span(f"a\\u2028b{n}"):
+                pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--trace-store-path", "out/run.jsonl", "-n", "2")
+    result.assert_outcomes(passed=2)
+    artifact = pytester.path / "out" / "run.jsonl"
+    names = sorted(json.loads(x)["name"] for x in artifact.read_text(encoding="utf-8").split("\n") if x)
+    assert names == ["a\u2028b0", "a\u2028b1"]
+    assert sorted(p.name for p in artifact.parent.iterdir()) == ["run.jsonl"]
+    result.stdout.fnmatch_lines([f"tracestore: 2 spans recorded; 2 in {artifact}"])
+    assert "skipped a corrupt line" not in result.stdout.str()

@@ -420,8 +420,6 @@ def _span(
         raise ValueError(f"span name must be a string, got {name!r}")
     start = _int(_get(data, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
     end = _int(_get(data, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
-    if end < start:
-        raise ValueError(f"span {name!r} ends ({end}) before it starts ({start})")
     status = _mapping(data.get("status"), "status")
     status_name = _enum(status.get("code"), _STATUS_NAME, "STATUS_CODE_", "status code")
     message = status.get("message") or None

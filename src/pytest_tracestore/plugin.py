@@ -25,7 +25,7 @@ from .processor import FORMATS, FileBasedSpanProcessor, RecordTransform
 from .record import SpanRecord
 from .redact import RedactionPolicy, policy_from_lines
 from .render import render_spans
-from .serialize import record_line
+from .serialize import encode_line, record_line
 from .store import (
     DEFAULT_MAX_BYTES,
     ScopedTraceStore,
@@ -415,34 +415,42 @@ class XdistController:
                 records.extend(found)
                 recorded += len(found)
             elif report["spans"] is not None:
-                lines = report["spans"].splitlines()
+                # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
+                lines = report["spans"].split("\n")
                 records.extend(parse_records(lines, f"xdist worker {workerid}"))
                 recorded += int(report["recorded"])
             else:  # the worker could not read its own file back: try here
-                records.extend(read_records(report["path"]))
+                records.extend(self._read_worker_file(workerid, Path(report["path"]), True))
                 recorded += int(report["recorded"])
         kept = write_merged(artifact, records, own.max_spans, own.line_for)
         shutil.rmtree(self.folder, ignore_errors=True)
         return recorded, kept
 
     def _read_dead_worker(self, workerid: str) -> list[SpanRecord]:
-        file = self.folder / f"{workerid}.jsonl"
+        return self._read_worker_file(workerid, self.folder / f"{workerid}.jsonl", False)
+
+    def _read_worker_file(self, workerid: str, file: Path, reported: bool) -> list[SpanRecord]:
+        what = (
+            f"xdist worker {workerid} could not send its spans"
+            if reported
+            else f"xdist worker {workerid} ended without reporting its spans"
+        )
         try:
             found = list(read_records(file))
         except OSError as exc:
             warnings.warn(
-                f"pytest-tracestore: xdist worker {workerid} ended without reporting its "
-                f"spans, and its file cannot be read ({exc.strerror or exc}): they are lost",
+                f"pytest-tracestore: {what}, and its file cannot be read "
+                f"({exc.strerror or exc}): they are lost",
                 TraceStoreWarning,
                 stacklevel=1,
             )
             return []
-        warnings.warn(
-            f"pytest-tracestore: xdist worker {workerid} ended without reporting its "
-            f"spans; merged the {len(found)} found in its file",
-            TraceStoreWarning,
-            stacklevel=1,
-        )
+        if not reported:
+            warnings.warn(
+                f"pytest-tracestore: {what}; merged the {len(found)} found in its file",
+                TraceStoreWarning,
+                stacklevel=1,
+            )
         return found
 
 
@@ -467,6 +475,7 @@ class TraceStorePlugin:
         self.is_worker = _is_xdist_worker(config)
         self._merged: Optional[tuple[int, int]] = None
         self._receiver: Optional[OTLPReceiver] = None
+        self._closed = False
         self.provider: Optional[TracerProvider] = None
         self._warned_failed_dir = False
         self._refresh_transform()
@@ -660,9 +669,8 @@ class TraceStorePlugin:
         redaction = self.processor.redaction
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            # backslashreplace writes a lone surrogate as its JSON escape.
-            with open(path, "w", encoding="utf-8", errors="backslashreplace") as out:
-                out.writelines(record_line(record, redaction) for record in view)
+            with open(path, "wb") as out:
+                out.writelines(encode_line(record_line(record, redaction)) for record in view)
         except OSError as exc:
             if not self._warned_failed_dir:
                 self._warned_failed_dir = True
@@ -700,9 +708,15 @@ class TraceStorePlugin:
         self.close()
 
     def close(self) -> None:
-        """Flush the provider (bounded) and trim and close the artifact."""
-        if self.processor.closed:
+        """Flush the provider (bounded), trim and close the artifact, merge xdist workers.
+
+        Runs once.  The processor may be closed already (an app or conftest
+        that shuts its provider down at the end shuts ours down with it); the
+        rest must happen all the same.
+        """
+        if self._closed:
             return
+        self._closed = True
         if self._receiver is not None:
             # Before the processor closes: a request being handled now still
             # lands in the file.

@@ -147,18 +147,11 @@ class FileBasedSpanProcessor(SpanProcessor):
             self._warn_once("convert a span for", exc)
             return
         changed = False
-        transform = self.transform
-        if transform is not None:
-            try:
-                result = transform(record)
-                if result is None:
-                    return
-                if result is not record:
-                    if not isinstance(result, SpanRecord):
-                        raise TypeError(f"expected a SpanRecord or None, got {result!r}")
-                    record, changed = result, True
-            except Exception as exc:  # keep the span as it was rather than lose it
-                self._warn_once("transform a span for", exc)
+        if self.transform is not None:
+            result = self._transformed(record)
+            if result is None:
+                return
+            record, changed = result, result is not record
         if self._otlp is not None or changed:
             try:
                 line = self.line_for(record)
@@ -179,7 +172,23 @@ class FileBasedSpanProcessor(SpanProcessor):
             raise ValueError(f"expected a SpanRecord, got {record!r}")
         if self._closed:
             return
+        if self.transform is not None:
+            result = self._transformed(record)
+            if result is None:
+                return
+            record = result
         self._append(record, encode_line(self.line_for(record)))
+
+    def _transformed(self, record: SpanRecord) -> Optional[SpanRecord]:
+        """:attr:`transform`'s verdict on ``record``: the record to keep, or ``None``."""
+        try:
+            result = self.transform(record)  # type: ignore[misc]
+            if result is not None and not isinstance(result, SpanRecord):
+                raise TypeError(f"expected a SpanRecord or None, got {result!r}")
+            return result
+        except Exception as exc:  # keep the span as it was rather than lose it
+            self._warn_once("transform a span for", exc)
+            return record
 
     def line_for(self, record: SpanRecord) -> str:
         """A record's line in the file's format, newline included, secret values redacted."""
@@ -189,6 +198,10 @@ class FileBasedSpanProcessor(SpanProcessor):
         return record_line(record, self.redaction)
 
     def _append(self, record: SpanRecord, data: bytes) -> None:
+        if not record._size:  # type: ignore[attr-defined]
+            # Built elsewhere: its line is the memory estimate's measure, and
+            # we have just encoded it.
+            object.__setattr__(record, "_size", len(data))
         with self._lock:
             if self._fd is not None:
                 try:

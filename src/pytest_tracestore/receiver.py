@@ -15,6 +15,7 @@ module imports no pytest.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import warnings
 import zlib
@@ -47,6 +48,7 @@ _RPC_INVALID_ARGUMENT = 3
 _RPC_RESOURCE_EXHAUSTED = 8
 _RPC_UNIMPLEMENTED = 12
 _RPC_INTERNAL = 13
+_RPC_UNAVAILABLE = 14
 
 # The most of a refused body read and thrown away before answering.
 _MAX_DISCARD = 1 << 30
@@ -87,6 +89,9 @@ def _base_type(content_type: str) -> str:
 
 
 # -- the server ---------------------------------------------------------
+
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -197,10 +202,11 @@ class _Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _RequestError(400, f"malformed chunked body: chunk size {line!r}") from None
+            field = line.split(b";", 1)[0].strip()
+            # Hex digits only: int() would also take "-5", "+5" or "1_0".
+            if not _CHUNK_SIZE.fullmatch(field):
+                raise _RequestError(400, f"malformed chunked body: chunk size {line!r}")
+            size = int(field, 16)
             if size == 0:
                 break
             total += size
@@ -305,6 +311,9 @@ class OTLPReceiver:
         self._protobuf_decoder: Optional[Callable[[bytes], Any]] = None
         self._warned_no_protobuf = False
         self.received = 0
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._stopping = False
 
     @property
     def url(self) -> str:
@@ -326,6 +335,8 @@ class OTLPReceiver:
                 # Loopback only: spans can carry secrets, and a test run must
                 # not open a port to the network.
                 server = _Server(("127.0.0.1", self.port), _Handler)
+                with self._idle:
+                    self._stopping = False
                 server.receiver = self
                 self._thread = threading.Thread(
                     target=server.serve_forever,
@@ -337,8 +348,9 @@ class OTLPReceiver:
                 self._thread.start()
         return self.url
 
-    def stop(self) -> None:
-        """Stop serving and close the port.  Idempotent."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and close the port, after the requests being recorded (up to
+        ``timeout`` seconds).  Idempotent."""
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
@@ -347,6 +359,12 @@ class OTLPReceiver:
             server.server_close()
         if thread is not None:
             thread.join()
+        # Handler threads outlive server_close() (block_on_close is off, so an
+        # idle keep-alive connection cannot hold the run up): refuse new
+        # requests, and let those already decoding finish.
+        with self._idle:
+            self._stopping = server is not None or self._stopping
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
 
     # -- decoding -------------------------------------------------------
 
@@ -354,8 +372,21 @@ class OTLPReceiver:
         """Decode one export request body and record its spans; return how many.
 
         Raises ``_RequestError`` (an HTTP status and a message) for a body
-        that cannot be taken.
+        that cannot be taken.  :meth:`stop` waits for the requests counted
+        here, so their spans reach the processor before it closes.
         """
+        with self._idle:
+            if self._stopping:
+                raise _RequestError(503, "the receiver is stopping", _RPC_UNAVAILABLE)
+            self._in_flight += 1
+        try:
+            return self._record(content_type, body)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _record(self, content_type: str, body: bytes) -> int:
         if content_type == _PROTOBUF:
             data = self._decode_protobuf(body)
         elif content_type == _JSON:

@@ -9,6 +9,7 @@ hold a hundred thousand of them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -79,9 +80,16 @@ def normalize_span_id(value: object) -> str:
 
 
 def freeze_value(value: Any) -> Any:
-    """Return an attribute value in its hashable, stored form (lists become tuples)."""
-    if isinstance(value, list):
+    """Return an attribute value in its hashable, stored form.
+
+    Lists become tuples.  A mapping (which no SDK attribute holds, but a
+    hand-written or foreign trace file may) becomes its compact JSON text, as
+    OTLP key-value lists do.
+    """
+    if isinstance(value, (list, tuple)):
         return tuple(freeze_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     return value
 
 
