@@ -88,7 +88,12 @@ class RedactionPolicy:
         """
         if not attributes or self._regex is None:
             return attributes
-        hidden = self.hidden_keys(tuple(attributes) if keys is None else keys)
+        if keys is None:
+            keys = tuple(attributes)
+        # The cache lookup inlined: this runs for every span the processor writes.
+        hidden = self._cache.get(keys)
+        if hidden is None:
+            hidden = self.hidden_keys(keys)
         if not hidden:
             return attributes
         out = dict(attributes)
