@@ -34,7 +34,7 @@ from .record import (
     normalize_status,
     normalize_trace_id,
 )
-from .redact import RedactionPolicy
+from .redact import REDACTED, RedactionPolicy
 
 __all__ = [
     "SpanConverter",
@@ -195,19 +195,6 @@ class _Interner:
                 self.keysets[keys] = keys
         return make_attributes(shared, tuple(freeze_value(mapping[k]) for k in keys))
 
-    def sdk_attrs(self, mapping: dict[str, Any]) -> FrozenAttributes:
-        """Like :meth:`attrs` for a dict from the SDK, whose keys are strings and
-        whose sequence values are already tuples."""
-        if not mapping:
-            return EMPTY_ATTRIBUTES
-        keys = tuple(mapping)
-        shared = self.keysets.get(keys)
-        if shared is None:
-            shared = keys
-            if len(self.keysets) < _CACHE_LIMIT:
-                self.keysets[keys] = keys
-        return make_attributes(shared, tuple(mapping.values()))
-
     def resource(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
         try:
             key = tuple(sorted((k, freeze_value(v)) for k, v in mapping.items()))
@@ -324,7 +311,10 @@ class SpanConverter:
     def __init__(self, redaction: RedactionPolicy | None = None) -> None:
         self._interner = _Interner()
         # An empty policy redacts nothing: skip it entirely on the hot path.
-        self._redact = redaction.apply if redaction else None
+        self._redaction = redaction if redaction else None
+        # SDK key tuple -> (the shared key tuple, the keys whose values the
+        # line hides): both decided once per key set, not per span.
+        self._keysets: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         # id(object) -> (object, converted): holding the object keeps its id unique.
         self._resources: dict[int, tuple[Any, FrozenAttributes, str]] = {}
         self._scopes: dict[int, tuple[Any, Scope | None, str]] = {}
@@ -367,6 +357,31 @@ class SpanConverter:
         entry = (res, scp, resource, scope, f'"resource":{resource_json},"scope":{scope_json}}}\n')
         if len(self._shared) < _CACHE_LIMIT:
             self._shared[(id(res), id(scp))] = entry
+        return entry
+
+    def _pair(self, attrs: dict[str, Any]) -> tuple[FrozenAttributes, dict[str, Any]]:
+        """The record's attributes, and the line's (secret values hidden), of an SDK dict.
+
+        The SDK's keys are strings and its sequence values tuples already.
+        """
+        if not attrs:
+            return EMPTY_ATTRIBUTES, attrs
+        keys = tuple(attrs)
+        entry = self._keysets.get(keys)
+        if entry is None:
+            entry = self._keyset(keys)
+        shared, hidden = entry
+        line = attrs
+        if hidden:
+            line = dict(attrs)
+            line.update(dict.fromkeys(hidden, REDACTED))
+        return make_attributes(shared, tuple(attrs.values())), line
+
+    def _keyset(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        redaction = self._redaction
+        entry = (keys, redaction.hidden_keys(keys) if redaction is not None else ())
+        if len(self._keysets) < _CACHE_LIMIT:
+            self._keysets[keys] = entry
         return entry
 
     def _enum_name(self, member: Any, allowed: tuple[str, ...], default: str) -> str:
@@ -451,25 +466,15 @@ class SpanConverter:
         description = description or None
         start = start or 0
         end = end or start
-        attrs = _plain(attrs)
-        sdk_attrs = self._interner.sdk_attrs
-        redact = self._redact
-        frozen = sdk_attrs(attrs)
         # Redaction touches only the line: the record keeps the real values.
-        line_attrs = redact(attrs, frozen._keys) if redact is not None else attrs
+        pair = self._pair
+        frozen, line_attrs = pair(_plain(attrs))
         if events:
             event_dicts = []
             event_records = []
             for ename, etime, eattrs in events:
-                eattrs = _plain(eattrs)
-                efrozen = sdk_attrs(eattrs)
-                event_dicts.append(
-                    {
-                        "name": ename,
-                        "time_unix_nano": etime,
-                        "attributes": redact(eattrs, efrozen._keys) if redact is not None else eattrs,
-                    }
-                )
+                efrozen, eline = pair(_plain(eattrs))
+                event_dicts.append({"name": ename, "time_unix_nano": etime, "attributes": eline})
                 event_records.append(make_event(ename, etime, efrozen))
             events_json = dumps_line(event_dicts)
             event_tuple = tuple(event_records)
@@ -481,17 +486,9 @@ class SpanConverter:
             link_records = []
             for link in links:
                 lctx = link.context
-                lattrs = link.attributes
-                lattrs = lattrs.copy() if lattrs else {}
                 lt, ls = "%032x" % lctx.trace_id, "%016x" % lctx.span_id
-                lfrozen = sdk_attrs(lattrs)
-                link_dicts.append(
-                    {
-                        "trace_id": lt,
-                        "span_id": ls,
-                        "attributes": redact(lattrs, lfrozen._keys) if redact is not None else lattrs,
-                    }
-                )
+                lfrozen, lline = pair(_plain(link.attributes))
+                link_dicts.append({"trace_id": lt, "span_id": ls, "attributes": lline})
                 link_records.append(make_link(lt, ls, lfrozen))
             links_json = dumps_line(link_dicts)
             link_tuple = tuple(link_records)
