@@ -285,20 +285,6 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
     )
 
 
-def _plain(attributes: Any) -> dict[str, Any]:
-    """The SDK's attributes of an ended span as a dict, without copying.
-
-    An ended span's ``BoundedAttributes`` is immutable, so its inner dict can
-    be read as is; ``copy()`` would cost a Python call and a dict per span.
-    """
-    if not attributes:
-        return {}
-    inner = getattr(attributes, "_dict", None)
-    if type(inner) is dict:
-        return inner
-    return dict(attributes)
-
-
 class SpanConverter:
     """Turns SDK ``ReadableSpan`` objects into a record and its JSON line.
 
@@ -359,13 +345,18 @@ class SpanConverter:
             self._shared[(id(res), id(scp))] = entry
         return entry
 
-    def _pair(self, attrs: dict[str, Any]) -> tuple[FrozenAttributes, dict[str, Any]]:
-        """The record's attributes, and the line's (secret values hidden), of an SDK dict.
+    def _pair(self, raw: Any) -> tuple[FrozenAttributes, dict[str, Any]]:
+        """The record's attributes, and the line's (secret values hidden), of SDK attributes.
 
         The SDK's keys are strings and its sequence values tuples already.
         """
-        if not attrs:
-            return EMPTY_ATTRIBUTES, attrs
+        if not raw:
+            return EMPTY_ATTRIBUTES, {}
+        # An ended span's BoundedAttributes is immutable: read its dict as is
+        # rather than pay a Python-level copy() per span.
+        attrs = getattr(raw, "_dict", None)
+        if type(attrs) is not dict:
+            attrs = dict(raw)
         keys = tuple(attrs)
         entry = self._keysets.get(keys)
         if entry is None:
@@ -468,15 +459,20 @@ class SpanConverter:
         end = end or start
         # Redaction touches only the line: the record keeps the real values.
         pair = self._pair
-        frozen, line_attrs = pair(_plain(attrs))
+        frozen, line_attrs = pair(attrs)
         if events:
-            event_dicts = []
+            event_texts = []
             event_records = []
             for ename, etime, eattrs in events:
-                efrozen, eline = pair(_plain(eattrs))
-                event_dicts.append({"name": ename, "time_unix_nano": etime, "attributes": eline})
+                efrozen, eline = pair(eattrs)
+                # By hand, like the line itself: encoding a list of dicts costs
+                # more than the attributes inside them.
+                event_texts.append(
+                    f'{{"name":{_encode_str(ename)},"time_unix_nano":{etime},'
+                    f'"attributes":{dumps_line(eline) if eline else "{}"}}}'
+                )
                 event_records.append(make_event(ename, etime, efrozen))
-            events_json = dumps_line(event_dicts)
+            events_json = "[" + ",".join(event_texts) + "]"
             event_tuple = tuple(event_records)
         else:
             events_json = "[]"
@@ -487,7 +483,7 @@ class SpanConverter:
             for link in links:
                 lctx = link.context
                 lt, ls = "%032x" % lctx.trace_id, "%016x" % lctx.span_id
-                lfrozen, lline = pair(_plain(link.attributes))
+                lfrozen, lline = pair(link.attributes)
                 link_dicts.append({"trace_id": lt, "span_id": ls, "attributes": lline})
                 link_records.append(make_link(lt, ls, lfrozen))
             links_json = dumps_line(link_dicts)

@@ -84,6 +84,19 @@ def _remove_oldest(index: Dict[Any, Bucket], key: Any, record: SpanRecord) -> No
         del index[key]
 
 
+def _error_keys(record: SpanRecord) -> tuple[str, ...]:
+    """The error-type index keys of a record (short names), usually none."""
+    # Runs for every span added and evicted; most carry no error, so rule that
+    # out before building anything.
+    if record.status != "ERROR" and "error.type" not in record.attributes:
+        for event in record.events:
+            if event.name == "exception":
+                break
+        else:
+            return ()
+    return tuple({short_error_type(t) for t in record.error_types()})
+
+
 def _size_of(record: SpanRecord) -> int:
     line = record._size  # type: ignore[attr-defined]
     if not line:
@@ -142,16 +155,17 @@ class TraceStore:
         """Add one record, evicting the oldest records if a limit is passed."""
         if not isinstance(record, SpanRecord):
             raise ValueError(f"expected a SpanRecord, got {record!r}")
-        size = _size_of(record)
+        line = record._size  # type: ignore[attr-defined]
+        size = _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
+        errors = _error_keys(record)
         with self._lock:
             self._records.append(record)
             self._added += 1
             self._bytes += size
             _add(self._by_trace, record.trace_id, record)
             _add(self._by_status, record.status, record)
-            if record.status == "ERROR" or record.events or "error.type" in record.attributes:
-                for etype in {short_error_type(t) for t in record.error_types()}:
-                    _add(self._by_error, etype, record)
+            for etype in errors:
+                _add(self._by_error, etype, record)
             if self._by_attr:
                 attrs = record.attributes
                 for key, index in self._by_attr.items():
@@ -177,9 +191,8 @@ class TraceStore:
         self._bytes -= _size_of(record)
         _remove_oldest(self._by_trace, record.trace_id, record)
         _remove_oldest(self._by_status, record.status, record)
-        if record.status == "ERROR" or record.events or "error.type" in record.attributes:
-            for etype in {short_error_type(t) for t in record.error_types()}:
-                _remove_oldest(self._by_error, etype, record)
+        for etype in _error_keys(record):
+            _remove_oldest(self._by_error, etype, record)
         attrs = record.attributes
         for key, index in self._by_attr.items():
             if key in attrs:
