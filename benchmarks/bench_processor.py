@@ -154,7 +154,7 @@ def bench_memory(count: int, folder: Path) -> dict[str, float]:
         return e.get_finished_spans()
 
     results["SDK ReadableSpan"] = _held_per_span(readable_spans, count)
-    del records, readable
+    del records
     return results
 
 
