@@ -130,3 +130,9 @@ def test_repr_is_short_and_names_the_span():
 def test_record_from_bad_dict_names_the_problem(data, message):
     with pytest.raises(ValueError, match=message):
         record_from_dict(data)
+
+
+def test_attributes_to_dict_gives_json_shaped_values():
+    attrs = FrozenAttributes({"tags": ("a", "b"), "n": 1})
+    assert attrs.to_dict() == {"tags": ["a", "b"], "n": 1}
+    assert type(attrs.to_dict()["tags"]) is list

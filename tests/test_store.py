@@ -326,3 +326,9 @@ def test_load_keeps_object_attribute_values_as_json_text(tmp_path):
     store = TraceStore.load(path)
     assert store.filter_by_attribute("k", '{"a":1}') == [record]
     assert store.filter_by_attribute("k", "other") == []
+
+
+def test_query_is_empty_only_without_filters():
+    assert Query().is_empty()
+    assert not Query(name="x").is_empty()
+    assert not Query(attributes={}).is_empty()

@@ -40,8 +40,8 @@ from typing import (
 from .jaeger import records_to_jaeger
 from .otlp import records_to_traces_data
 from .query import Query
-from .record import KINDS, STATUSES, SpanRecord, _same_value
-from .render import tree_rows
+from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
+from .render import error_summary, tree_rows
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore, TraceStoreWarning
 
@@ -103,19 +103,6 @@ class _Style:
 # -- formatting -----------------------------------------------------------
 
 
-def _duration(ns: int) -> str:
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.1f}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f}ms"
-    if ns < 60_000_000_000:
-        return f"{ns / 1e9:.2f}s"
-    minutes, seconds = divmod(ns / 1e9, 60)
-    return f"{int(minutes)}m{seconds:04.1f}s"
-
-
 def _time(ns: int) -> str:
     moment = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -139,10 +126,7 @@ def _short(value: Any, width: int = _VALUE_WIDTH) -> str:
 
 
 def _error_text(record: SpanRecord) -> str:
-    parts = [
-        p for p in (record.error_type, record.exception_message or record.status_description) if p
-    ]
-    return _short(": ".join(parts), 100) if parts else ""
+    return _short(error_summary(record), 100)
 
 
 def _details(record: SpanRecord, all_attributes: bool) -> str:
@@ -203,7 +187,7 @@ def _render_tree(
             (
                 tree + _clean(span.name),
                 span.kind.lower(),
-                _duration(span.duration_ns),
+                format_duration(span.duration_ns),
                 span.status,
                 "",
             )
@@ -230,7 +214,7 @@ def _trace_header(spans: List[SpanRecord], style: _Style) -> str:
     errors = sum(s.is_error for s in spans)
     error_text = style.status(f", {errors} error{'s' * (errors != 1)}", "ERROR") if errors else ""
     return (
-        f"trace {style.bold(spans[0].trace_id)}  {_time(start)}  {_duration(end - start)}  "
+        f"trace {style.bold(spans[0].trace_id)}  {_time(start)}  {format_duration(end - start)}  "
         f"{len(spans)} span{'s' * (len(spans) != 1)}{error_text}  [{', '.join(services)}]"
     )
 
@@ -281,7 +265,7 @@ def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"  {len(spans)} spans in {len(store.trace_ids())} traces, "
         f"{style.status(str(len(errors)), 'ERROR' if errors else 'OK')} with status ERROR\n"
     )
-    w(f"  from {_time(start)} to {_time(end)} ({_duration(end - start)})\n")
+    w(f"  from {_time(start)} to {_time(end)} ({format_duration(end - start)})\n")
     services = Counter(
         _clean(str(s.resource.get("service.name", "(no service.name)"))) for s in spans
     )
@@ -297,7 +281,7 @@ def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         w("  none\n")
     slowest = sorted(spans, key=lambda s: s.duration_ns, reverse=True)[: args.top]
     w("\nslowest spans\n")
-    rows = [(_duration(s.duration_ns), s.status, _clean(s.name), s.trace_id) for s in slowest]
+    rows = [(format_duration(s.duration_ns), s.status, _clean(s.name), s.trace_id) for s in slowest]
     for (duration, status, name, trace), span in zip(_table(rows, right=(0,)), slowest):
         w(f"  {duration}  {style.status(status, span.status)}  {name}  {style.dim(trace)}\n")
     return 0
@@ -511,7 +495,7 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         rows = [
             (
                 _time(s.start_time),
-                _duration(s.duration_ns),
+                format_duration(s.duration_ns),
                 s.status,
                 s.kind.lower(),
                 _clean(s.name),

@@ -11,6 +11,7 @@ from typing import Callable, Union
 
 from .record import SpanRecord
 from .serialize import encode_line, record_line
+from .store import check_limit
 
 __all__ = ["write_merged"]
 
@@ -29,8 +30,7 @@ def write_merged(
     The file is replaced atomically (a temporary file and ``os.replace``), so
     a reader never sees half a merge.  Returns how many records were written.
     """
-    if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1:
-        raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
+    check_limit("max_spans", max_spans)
     # sorted() is stable: spans that ended in the same nanosecond keep the
     # order their processes recorded them in.
     kept = sorted(records, key=attrgetter("end_time"))[-max_spans:]

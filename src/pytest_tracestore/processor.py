@@ -16,7 +16,7 @@ from .otlp import OtlpLineEncoder
 from .record import SpanRecord
 from .redact import RedactionPolicy
 from .serialize import SpanConverter, encode_line, record_line
-from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning
+from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning, check_limit
 
 __all__ = ["FileBasedSpanProcessor", "FORMATS", "RecordTransform"]
 
@@ -77,8 +77,7 @@ class FileBasedSpanProcessor(SpanProcessor):
         redaction: RedactionPolicy | None | Any = _DEFAULT_REDACTION,
         transform: RecordTransform | None = None,
     ) -> None:
-        if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1:
-            raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
+        check_limit("max_spans", max_spans)
         if format not in FORMATS:
             raise ValueError(f"invalid format {format!r}: expected one of {', '.join(FORMATS)}")
         self.format = format

@@ -94,12 +94,17 @@ def freeze_value(value: Any) -> Any:
 
 
 def format_duration(ns: int) -> str:
-    """A duration in the unit that reads best: ``850us``, ``12.3ms``, ``2.05s``."""
+    """A duration in the unit that reads best: ``850ns``, ``12.5us``, ``3.4ms``, ``2.05s``, ``3m05.0s``."""
+    if ns < 1_000:
+        return f"{ns}ns"
     if ns < 1_000_000:
-        return f"{ns / 1e3:.0f}us"
+        return f"{ns / 1e3:.1f}us"
     if ns < 1_000_000_000:
         return f"{ns / 1e6:.1f}ms"
-    return f"{ns / 1e9:.2f}s"
+    if ns < 60_000_000_000:
+        return f"{ns / 1e9:.2f}s"
+    minutes, seconds = divmod(ns / 1e9, 60)
+    return f"{int(minutes)}m{seconds:04.1f}s"
 
 
 class FrozenAttributes(Mapping[str, Any]):

@@ -84,6 +84,12 @@ def _remove_oldest(index: Dict[Any, Bucket], key: Any, record: SpanRecord) -> No
         del index[key]
 
 
+def check_limit(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` and ``value`` unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"invalid {name} {value!r}: expected an integer >= 1")
+
+
 def _error_keys(record: SpanRecord) -> tuple[str, ...]:
     """The error-type index keys of a record (short names), usually none."""
     # Runs for every span added and evicted; most carry no error, so rule that
@@ -123,14 +129,10 @@ class TraceStore:
     def __init__(
         self, max_spans: int | None = None, max_bytes: int | None = DEFAULT_MAX_BYTES
     ) -> None:
-        if max_spans is not None and (
-            isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 1
-        ):
-            raise ValueError(f"invalid max_spans {max_spans!r}: expected an integer >= 1")
-        if max_bytes is not None and (
-            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1
-        ):
-            raise ValueError(f"invalid max_bytes {max_bytes!r}: expected an integer >= 1")
+        if max_spans is not None:
+            check_limit("max_spans", max_spans)
+        if max_bytes is not None:
+            check_limit("max_bytes", max_bytes)
         self.max_spans = max_spans
         self.max_bytes = max_bytes
         self._lock = threading.RLock()
