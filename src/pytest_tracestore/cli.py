@@ -41,7 +41,7 @@ from .jaeger import records_to_jaeger
 from .otlp import records_to_traces_data
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
-from .render import error_summary, tree_rows
+from .render import error_summary, group_by_trace, tree_rows
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore, TraceStoreWarning
 
@@ -521,9 +521,7 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     store = _load(args.file, err)
     spans = list(store)  # end order, as in the file
-    traces: Dict[str, List[SpanRecord]] = {}
-    for span in spans:
-        traces.setdefault(span.trace_id, []).append(span)
+    traces = group_by_trace(spans)
     if args.format == "otlp":
         # One TracesData per trace: lines stay bounded, and each is complete.
         chunks = [dumps_line(records_to_traces_data(t)) + "\n" for t in traces.values()]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List
 
 from .record import SpanRecord
+from .render import group_by_trace
 
 __all__ = ["records_to_jaeger"]
 
@@ -101,11 +102,8 @@ def records_to_jaeger(records: Iterable[SpanRecord]) -> Dict[str, Any]:
     ``service.name`` (``unknown_service`` when absent), its other attributes
     as the process's tags.
     """
-    traces: Dict[str, List[SpanRecord]] = {}
-    for record in records:
-        traces.setdefault(record.trace_id, []).append(record)
     data = []
-    for trace_id, spans in traces.items():
+    for trace_id, spans in group_by_trace(records).items():
         processes: Dict[str, Dict[str, Any]] = {}
         keys: List[Any] = []
         out_spans = []

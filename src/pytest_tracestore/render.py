@@ -135,9 +135,9 @@ def render_tree(
 
 
 def group_by_trace(records: Iterable[SpanRecord]) -> Dict[str, List[SpanRecord]]:
-    """Records per trace id, traces in the order of their first span's start."""
+    """Records per trace id, in the order given (traces by their first record)."""
     traces: Dict[str, List[SpanRecord]] = {}
-    for record in sorted(records, key=lambda r: r.start_time):
+    for record in records:
         traces.setdefault(record.trace_id, []).append(record)
     return traces
 
@@ -155,7 +155,8 @@ def render_spans(
     Past ``max_lines`` the text is cut, with a last line saying how many
     lines and spans were left out.
     """
-    traces = group_by_trace(records)
+    # Traces in the order of their first span's start.
+    traces = group_by_trace(sorted(records, key=lambda r: r.start_time))
     lines: List[str] = []
     counts: List[int] = []  # how many spans the lines so far describe
     for trace_id, spans in traces.items():
