@@ -285,3 +285,66 @@ def test_add_record_goes_through_the_transform_too(tmp_path, record_factory):
     processor.shutdown()
     assert list(processor.store) == [kept]
     assert [line["name"] for line in read_lines(tmp_path / "spans.jsonl")] == ["GET /items"]
+
+
+def test_spans_of_other_types_convert_through_public_properties(tmp_path):
+    # The converter reads a plain ReadableSpan's fields directly; any other
+    # span type (a subclass, a wrapper) must give the same record and line.
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import Link
+
+    from pytest_tracestore.serialize import SpanConverter
+
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("shop", "2.0")
+    with tracer.start_as_current_span("parent") as parent:
+        with tracer.start_as_current_span(
+            "call", attributes={"a": 1, "tags": ("x", "y")},
+            links=[Link(parent.get_span_context(), {"why": "retry"})],
+        ) as span:
+            span.add_event("cache.miss", {"key": "k1"})
+            span.set_status(Status(StatusCode.ERROR, "boom"))
+    plain = span._readable_span()
+    assert type(plain) is ReadableSpan
+
+    class Wrapped(ReadableSpan):
+        pass
+
+    wrapped = Wrapped(
+        name=plain.name, context=plain.context, parent=plain.parent,
+        resource=plain.resource, attributes=plain.attributes, events=plain.events,
+        links=plain.links, kind=plain.kind, status=plain.status,
+        start_time=plain.start_time, end_time=plain.end_time,
+        instrumentation_scope=plain.instrumentation_scope,
+    )
+    converter = SpanConverter()
+    record, line = converter.convert(plain)
+    assert converter.convert(wrapped) == (record, line)
+    assert record.links[0].attributes == {"why": "retry"}
+    assert record.events[0].attributes == {"key": "k1"}
+    assert json.loads(line)["status_description"] == "boom"
+
+
+def test_a_line_written_in_pieces_arrives_whole(tmp_path, monkeypatch):
+    # write(2) may take part of a buffer (a signal, a nearly full disk): the
+    # rest of the line must follow, or the file gets a torn line.
+    import pytest_tracestore.processor as processor_module
+
+    real_write = os.write
+    calls = []
+
+    def short_write(fd, data):
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:7]))
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    monkeypatch.setattr(processor_module.os, "write", short_write)
+    tracer = provider_with(processor).get_tracer("t")
+    for i in range(3):
+        with tracer.start_as_current_span(f"s{i}", attributes={"i": i}):
+            pass
+    monkeypatch.undo()
+    processor.shutdown()
+    assert len(calls) > 3  # the pieces really were short
+    assert [line["name"] for line in read_lines(path)] == ["s0", "s1", "s2"]

@@ -332,3 +332,40 @@ def test_query_is_empty_only_without_filters():
     assert Query().is_empty()
     assert not Query(name="x").is_empty()
     assert not Query(attributes={}).is_empty()
+
+
+def test_indexes_catch_up_with_adds_and_evictions_between_lookups():
+    # Adding only appends; lookups index what came since.  Evictions hit both
+    # indexed records and records no lookup has seen yet.
+    store = TraceStore(max_spans=7)
+    store.filter_by_attribute("n", 0)  # an attribute index from the start
+    added = []
+    for step in range(60):
+        record = make_record(
+            trace_id=step % 3 + 1,
+            status="ERROR" if step % 4 == 0 else "OK",
+            attributes={"n": step % 5},
+            events=[exception_event("shop.Declined")] if step % 4 == 0 else [],
+        )
+        store.add(record)
+        added.append(record)
+        if step % 11 in (0, 3):  # lookups at uneven intervals
+            held = added[-7:]
+            by_start = sorted(held, key=lambda r: r.start_time)
+            assert list(store) == held
+            for n in range(5):
+                assert store.filter_by_attribute("n", n) == [
+                    r for r in by_start if r.attributes["n"] == n
+                ]
+            for trace in (1, 2, 3):
+                assert store.get_trace(trace) == [
+                    r for r in by_start if r.trace_id == f"{trace:032x}"
+                ]
+            failed = [r for r in by_start if r.status == "ERROR"]
+            assert store.failures() == failed
+            assert store.filter_by_error_type("Declined") == failed
+            assert store.query_spans(status="OK", attributes={"n": 1}) == [
+                r for r in by_start if r.status == "OK" and r.attributes["n"] == 1
+            ]
+            assert store.trace_ids() == list(dict.fromkeys(r.trace_id for r in held))
+    assert store.evicted == 53

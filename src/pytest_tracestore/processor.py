@@ -157,8 +157,11 @@ class FileBasedSpanProcessor(SpanProcessor):
             except Exception as exc:
                 self._warn_once("convert a span for", exc)
                 return
-        # A lone surrogate in a str attribute becomes a \u escape: exact, and valid UTF-8.
-        data = encode_line(line)
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate in a str attribute becomes a \u escape: exact, and valid UTF-8.
+            data = encode_line(line)
         self._append(record, data)
 
     def add_record(self, record: SpanRecord) -> None:
@@ -204,7 +207,10 @@ class FileBasedSpanProcessor(SpanProcessor):
         with self._lock:
             if self._fd is not None:
                 try:
-                    self._write(data)
+                    # One write(2) takes the whole line in the common case.
+                    written = os.write(self._fd, data)
+                    if written < len(data) or self.fsync:
+                        self._write_rest(data, written)
                     self._lines += 1
                     if self._lines >= self.max_spans + self._slack:
                         self._prune()
@@ -214,9 +220,11 @@ class FileBasedSpanProcessor(SpanProcessor):
             for subscriber in self._subscribers:
                 subscriber.add(record)
 
-    def _write(self, data: bytes) -> None:
+    def _write_rest(self, data: bytes, written: int) -> None:
+        """Finish a line that one write(2) did not take whole, and sync it if asked."""
         assert self._fd is not None
-        view = memoryview(data)
+        # Rare on a regular file (a signal, a nearly full disk).
+        view = memoryview(data)[written:]
         while view:
             written = os.write(self._fd, view)
             view = view[written:]

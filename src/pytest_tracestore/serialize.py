@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -44,6 +45,10 @@ __all__ = [
     "record_line",
     "record_to_dict",
 ]
+
+_new_attributes = object.__new__
+_RecordTwin: Any = make_record.twin
+_EventTwin: Any = make_event.twin
 
 # Enough for any real suite; past it the caches stop growing (they are only
 # an optimisation, so the cost of a miss is speed, never correctness).
@@ -285,6 +290,33 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
     )
 
 
+class _PublicFields:
+    """A span's public properties under the names of the SDK fields the converter reads."""
+
+    def __init__(self, span: Any) -> None:
+        ctx = span.context
+        self._context = (ctx.trace_id, ctx.span_id, None, None, ctx.trace_state)
+        parent = span.parent
+        self._parent = None if parent is None else (None, parent.span_id)
+        self._status = SimpleNamespace(
+            _status_code=span.status.status_code, _description=span.status.description
+        )
+        self._name = span.name
+        self._kind = span.kind
+        self._start_time = span.start_time
+        self._end_time = span.end_time
+        self._attributes = span.attributes
+        self._events = SimpleNamespace(
+            _dq=[
+                SimpleNamespace(_name=e.name, _timestamp=e.timestamp, _attributes=e.attributes)
+                for e in span.events
+            ]
+        )
+        self._links = SimpleNamespace(_dq=tuple(span.links or ()))
+        self._resource = span.resource
+        self._instrumentation_scope = span.instrumentation_scope
+
+
 class SpanConverter:
     """Turns SDK ``ReadableSpan`` objects into a record and its JSON line.
 
@@ -307,6 +339,11 @@ class SpanConverter:
         self._enum_names: dict[int, tuple[Any, str]] = {}
         # (id(resource), id(scope)) -> the converted pair and the line's tail.
         self._shared: dict[tuple[int, int], tuple[Any, ...]] = {}
+        # The last span's shared entry, trace id and trace state: spans end
+        # in runs from one tracer and one trace, so these hit most of the time.
+        self._last_shared: tuple[Any, ...] = (None, None)
+        self._last_trace: tuple[Any, str] = (None, "")
+        self._last_state: tuple[Any, str] = (None, "")
 
     def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
         entry = self._resources.get(id(resource))
@@ -350,13 +387,16 @@ class SpanConverter:
 
         The SDK's keys are strings and its sequence values tuples already.
         """
-        if not raw:
-            return EMPTY_ATTRIBUTES, {}
         # An ended span's BoundedAttributes is immutable: read its dict as is
-        # rather than pay a Python-level copy() per span.
-        attrs = getattr(raw, "_dict", None)
+        # rather than pay a Python-level copy(), or even len(), per span.
+        try:
+            attrs = raw._dict
+        except AttributeError:
+            attrs = None
         if type(attrs) is not dict:
-            attrs = dict(raw)
+            attrs = dict(raw) if raw else {}
+        if not attrs:
+            return EMPTY_ATTRIBUTES, attrs
         keys = tuple(attrs)
         entry = self._keysets.get(keys)
         if entry is None:
@@ -366,7 +406,12 @@ class SpanConverter:
         if hidden:
             line = dict(attrs)
             line.update(dict.fromkeys(hidden, REDACTED))
-        return make_attributes(shared, tuple(attrs.values())), line
+        # FrozenAttributes has no setattr guard: fill its slots here rather
+        # than through a maker's two calls.
+        frozen = _new_attributes(FrozenAttributes)
+        frozen._keys = shared
+        frozen._values = tuple(attrs.values())
+        return frozen, line
 
     def _keyset(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         redaction = self._redaction
@@ -388,65 +433,52 @@ class SpanConverter:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
         if type(span) is ReadableSpan:
             try:
-                # The SDK hands every processor a plain ReadableSpan whose public
-                # properties are Python calls that copy (a proxy, a tuple) on
-                # each access; on this per-span path, reading the fields behind
-                # them halves the cost.  Any other span type, or an SDK whose
-                # internals moved, takes the public path below.
-                ctx: Any = span._context
-                trace_int, span_int, trace_state_obj = ctx[0], ctx[1], ctx[4]
-                parent: Any = span._parent
-                parent_int = parent[1] if parent is not None else None
-                status: Any = span._status
-                status_enum, description = status._status_code, status._description
-                fields = (
-                    span._name, span._kind, span._start_time, span._end_time,
-                    span._attributes, span._events, span._links,
-                    span._resource, span._instrumentation_scope,
-                )
-                events = [(e._name, e._timestamp, e._attributes) for e in fields[5]]
+                return self._build(span)
             except (AttributeError, TypeError, IndexError):
-                return self._convert_public(span)
-        else:
-            return self._convert_public(span)
-        return self._build(
-            trace_int, span_int, parent_int, trace_state_obj, status_enum, description,
-            fields, events,
-        )
+                # An SDK whose internals moved: the public properties still work.
+                pass
+        return self._build(_PublicFields(span))
 
-    def _convert_public(self, span: Any) -> tuple[SpanRecord, str]:
-        ctx = span.context
-        parent = span.parent
-        status = span.status
-        fields = (
-            span.name, span.kind, span.start_time, span.end_time,
-            span.attributes, span.events, span.links,
-            span.resource, span.instrumentation_scope,
-        )
-        events = [(e.name, e.timestamp, e.attributes) for e in fields[5]]
-        return self._build(
-            ctx.trace_id, ctx.span_id, parent.span_id if parent is not None else None,
-            ctx.trace_state, status.status_code, status.description, fields, events,
-        )
-
-    def _build(
-        self,
-        trace_int: int,
-        span_int: int,
-        parent_int: int | None,
-        trace_state_obj: Any,
-        status_enum: Any,
-        description: str | None,
-        fields: tuple[Any, ...],
-        events: list[tuple[str, int, Any]],
-    ) -> tuple[SpanRecord, str]:
+    def _build(self, span: Any) -> tuple[SpanRecord, str]:
+        # The SDK hands every processor a plain ReadableSpan whose public
+        # properties are Python calls that copy (a proxy, a tuple) on each
+        # access; on this per-span path, reading the fields behind them halves
+        # the cost.  Any other span goes through _PublicFields, which offers
+        # its public properties under these names.
+        ctx: Any = span._context
+        trace_int, span_int, trace_state_obj = ctx[0], ctx[1], ctx[4]
+        parent: Any = span._parent
+        parent_int = parent[1] if parent is not None else None
+        status: Any = span._status
+        status_enum, description = status._status_code, status._description
+        name = span._name
+        kind_enum = span._kind
+        start = span._start_time
+        end = span._end_time
+        attrs = span._attributes
+        # The SDK keeps events and links in BoundedLists, whose len() and
+        # iteration are Python calls (iteration copies under a lock); their
+        # deques are final once the span has ended.
+        events = span._events._dq
+        links = span._links._dq
+        res = span._resource
+        scp = span._instrumentation_scope
         # The fixed part of the line is formatted by hand (ids, enum names and
         # integers need no escaping); the JSON encoder runs only on attributes
         # and events.
-        name, kind_enum, start, end, attrs, _, links, res, scp = fields
-        trace_id = "%032x" % trace_int
+        last = self._last_trace
+        if last[0] is trace_int:
+            trace_id = last[1]
+        else:
+            trace_id = "%032x" % trace_int
+            self._last_trace = (trace_int, trace_id)
         span_id = "%016x" % span_int
-        parent_id = None if parent_int is None else "%016x" % parent_int
+        if parent_int is None:
+            parent_id = None
+            parent_json = "null"
+        else:
+            parent_id = "%016x" % parent_int
+            parent_json = f'"{parent_id}"'
         names = self._enum_names
         entry = names.get(id(kind_enum))
         kind = entry[1] if entry is not None else self._enum_name(kind_enum, KINDS, "INTERNAL")
@@ -463,16 +495,23 @@ class SpanConverter:
         if events:
             event_texts = []
             event_records = []
-            for ename, etime, eattrs in events:
-                efrozen, eline = pair(eattrs)
+            for event in events:
+                ename, etime = event._name, event._timestamp
+                efrozen, eline = pair(event._attributes)
                 # By hand, like the line itself: encoding a list of dicts costs
                 # more than the attributes inside them.
                 event_texts.append(
                     f'{{"name":{_encode_str(ename)},"time_unix_nano":{etime},'
                     f'"attributes":{dumps_line(eline) if eline else "{}"}}}'
                 )
-                event_records.append(make_event(ename, etime, efrozen))
-            events_json = "[" + ",".join(event_texts) + "]"
+                # make_event's work, inlined as for the record below.
+                item = _new_attributes(_EventTwin)
+                item.name = ename
+                item.timestamp = etime
+                item.attributes = efrozen
+                item.__class__ = SpanEvent
+                event_records.append(item)
+            events_json = f"[{','.join(event_texts)}]"
             event_tuple = tuple(event_records)
         else:
             events_json = "[]"
@@ -491,36 +530,45 @@ class SpanConverter:
         else:
             links_json = "[]"
             link_tuple = ()
-        trace_state = trace_state_obj.to_header() if trace_state_obj else ""
-        shared = self._shared.get((id(res), id(scp)))
-        if shared is None or shared[0] is not res or shared[1] is not scp:
-            shared = self._shared_entry(res, scp)
+        last = self._last_state
+        if last[0] is trace_state_obj:
+            trace_state = last[1]
+        else:
+            trace_state = trace_state_obj.to_header() if trace_state_obj else ""
+            self._last_state = (trace_state_obj, trace_state)
+        shared = self._last_shared
+        if shared[0] is not res or shared[1] is not scp:
+            found = self._shared.get((id(res), id(scp)))
+            if found is None or found[0] is not res or found[1] is not scp:
+                found = self._shared_entry(res, scp)
+            self._last_shared = shared = found
         line = (
             f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
-            f'"parent_span_id":{"null" if parent_id is None else chr(34) + parent_id + chr(34)},'
+            f'"parent_span_id":{parent_json},'
             f'"name":{_encode_str(name)},"kind":"{kind}","status":"{status_code}",'
             f'"status_description":{"null" if description is None else _encode_str(description)},'
             f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
-            f'"attributes":{dumps_line(line_attrs) if attrs else "{}"},"events":{events_json},"links":{links_json},'
+            f'"attributes":{dumps_line(line_attrs) if line_attrs else "{}"},"events":{events_json},"links":{links_json},'
             + (f'"trace_state":{_encode_str(trace_state)},' if trace_state else "")
             + shared[4]
         )
-        record = make_record(
-            trace_id,
-            span_id,
-            parent_id,
-            name,
-            kind,
-            status_code,
-            description,
-            start,
-            end,
-            frozen,
-            event_tuple,
-            link_tuple,
-            shared[2],
-            shared[3],
-            trace_state,
-            len(line),
-        )
+        # make_record's work, inlined: this runs once per span.
+        record = _new_attributes(_RecordTwin)
+        record.trace_id = trace_id
+        record.span_id = span_id
+        record.parent_span_id = parent_id
+        record.name = name
+        record.kind = kind
+        record.status = status_code
+        record.status_description = description
+        record.start_time = start
+        record.end_time = end
+        record.attributes = frozen
+        record.events = event_tuple
+        record.links = link_tuple
+        record.resource = shared[2]
+        record.scope = shared[3]
+        record.trace_state = trace_state
+        record._size = len(line)
+        record.__class__ = SpanRecord
         return record, line

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from operator import attrgetter
 from typing import Any, Deque, Dict, List, Optional, Union
 
@@ -124,6 +126,11 @@ class TraceStore:
     touches the store.  Lookups by trace id, status and error type use
     indexes; an attribute key gets an index the first time it is queried,
     kept up to date from then on.
+
+    Adding a record only appends it: the indexes catch up with the records
+    added since the last lookup when the next lookup comes.  Spans end far
+    more often than tests look them up, and a record evicted before any
+    lookup never costs an index update at all.
     """
 
     def __init__(
@@ -133,8 +140,11 @@ class TraceStore:
             check_limit("max_spans", max_spans)
         if max_bytes is not None:
             check_limit("max_bytes", max_bytes)
-        self.max_spans = max_spans
-        self.max_bytes = max_bytes
+        self._max_spans = max_spans
+        self._max_bytes = max_bytes
+        # The limits as numbers add() compares against without a None check.
+        self._span_cap = sys.maxsize if max_spans is None else max_spans
+        self._byte_cap = sys.maxsize if max_bytes is None else max_bytes
         self._lock = threading.RLock()
         # wait_for sleeps on this; add() notifies only while someone waits.
         self._added_cond = threading.Condition(self._lock)
@@ -149,7 +159,8 @@ class TraceStore:
         self._by_attr: Dict[str, Dict[Any, Bucket]] = {}
         self._bytes = 0
         self._evicted = 0
-        self._added = 0
+        # How many of the newest records the indexes do not hold yet.
+        self._pending = 0
 
     # -- writing --------------------------------------------------------
 
@@ -159,26 +170,16 @@ class TraceStore:
             raise ValueError(f"expected a SpanRecord, got {record!r}")
         line = record._size  # type: ignore[attr-defined]
         size = _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
-        errors = _error_keys(record)
         with self._lock:
-            self._records.append(record)
-            self._added += 1
+            records = self._records
+            records.append(record)
+            self._pending += 1
             self._bytes += size
-            _add(self._by_trace, record.trace_id, record)
-            _add(self._by_status, record.status, record)
-            for etype in errors:
-                _add(self._by_error, etype, record)
-            if self._by_attr:
-                attrs = record.attributes
-                for key, index in self._by_attr.items():
-                    if key in attrs:
-                        _add(index, _index_value(attrs[key]), record)
-            max_spans = self.max_spans
-            max_bytes = self.max_bytes
-            while (max_spans is not None and len(self._records) > max_spans) or (
-                max_bytes is not None and self._bytes > max_bytes and len(self._records) > 1
-            ):
-                self._evict_oldest()
+            if len(records) > self._span_cap or self._bytes > self._byte_cap:
+                while len(records) > self._span_cap or (
+                    self._bytes > self._byte_cap and len(records) > 1
+                ):
+                    self._evict_oldest()
             if self._waiters:
                 self._added_cond.notify_all()
 
@@ -187,10 +188,37 @@ class TraceStore:
         for record in records:
             self.add(record)
 
+    def _catch_up(self) -> None:
+        """Index the records added since the last lookup.  Call with the lock held."""
+        pending = self._pending
+        if not pending:
+            return
+        # The pending records are the newest: read them from the right end,
+        # which costs O(pending) on a deque, not O(len).
+        new = list(islice(reversed(self._records), pending))
+        new.reverse()
+        by_trace, by_status, by_error = self._by_trace, self._by_status, self._by_error
+        by_attr = self._by_attr.items()
+        for record in new:
+            _add(by_trace, record.trace_id, record)
+            _add(by_status, record.status, record)
+            for etype in _error_keys(record):
+                _add(by_error, etype, record)
+            if by_attr:
+                attrs = record.attributes
+                for key, index in by_attr:
+                    if key in attrs:
+                        _add(index, _index_value(attrs[key]), record)
+        self._pending = 0
+
     def _evict_oldest(self) -> None:
         record = self._records.popleft()
         self._evicted += 1
         self._bytes -= _size_of(record)
+        if self._pending > len(self._records):
+            # Never indexed: nothing to take out of the indexes.
+            self._pending -= 1
+            return
         _remove_oldest(self._by_trace, record.trace_id, record)
         _remove_oldest(self._by_status, record.status, record)
         for etype in _error_keys(record):
@@ -222,10 +250,22 @@ class TraceStore:
         return iter(snapshot)
 
     def __repr__(self) -> str:
-        return (
-            f"<{type(self).__name__} {len(self._records)} spans, "
-            f"{len(self._by_trace)} traces, max_spans={self.max_spans}>"
-        )
+        with self._lock:
+            self._catch_up()
+            return (
+                f"<{type(self).__name__} {len(self._records)} spans, "
+                f"{len(self._by_trace)} traces, max_spans={self.max_spans}>"
+            )
+
+    @property
+    def max_spans(self) -> int | None:
+        """The most records held; the oldest go first.  ``None``: no limit."""
+        return self._max_spans
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The memory budget, as :attr:`estimated_bytes` counts it.  ``None``: no limit."""
+        return self._max_bytes
 
     @property
     def evicted(self) -> int:
@@ -235,7 +275,7 @@ class TraceStore:
     @property
     def added(self) -> int:
         """How many records were added since the last ``clear()``."""
-        return self._added
+        return self._evicted + len(self._records)
 
     @property
     def estimated_bytes(self) -> int:
@@ -325,6 +365,7 @@ class TraceStore:
     def trace_ids(self) -> list[str]:
         """The ids of the traces held, in the order their first span ended."""
         with self._lock:
+            self._catch_up()
             return list(self._by_trace)
 
     def get_trace(self, trace_id: int | str) -> list[SpanRecord]:
@@ -335,12 +376,14 @@ class TraceStore:
         """
         key = normalize_trace_id(trace_id)
         with self._lock:
+            self._catch_up()
             bucket = self._by_trace.get(key)
             return sorted(bucket, key=_by_start) if bucket else []
 
     def failures(self) -> list[SpanRecord]:
         """Every span whose status is ``ERROR``, ordered by start time."""
         with self._lock:
+            self._catch_up()
             bucket = self._by_status.get("ERROR")
             return sorted(bucket, key=_by_start) if bucket else []
 
@@ -350,6 +393,7 @@ class TraceStore:
             raise ValueError(f"invalid hours {hours!r}: expected a positive number")
         cutoff = time.time_ns() - int(hours * 3600 * 1e9)
         with self._lock:
+            self._catch_up()
             bucket = self._by_status.get("ERROR") or ()
             found = [r for r in bucket if r.end_time >= cutoff]
         found.sort(key=_by_start)
@@ -364,6 +408,7 @@ class TraceStore:
         """
         wanted = error_type_name(error_type)
         with self._lock:
+            self._catch_up()
             bucket = self._by_error.get(short_error_type(wanted)) or ()
             found = [
                 r for r in bucket if any(error_type_matches(wanted, t) for t in r.error_types())
@@ -394,6 +439,7 @@ class TraceStore:
         return found
 
     def _attr_index(self, key: str) -> Dict[Any, Bucket]:
+        self._catch_up()
         index = self._by_attr.get(key)
         if index is None:
             index = {}
@@ -415,6 +461,7 @@ class TraceStore:
         query = _as_query(query, filters)
         norm = query.normalized
         with self._lock:
+            self._catch_up()
             candidates: Optional[Iterable[SpanRecord]] = None
             smallest = len(self._records)
             options: list[Any] = []
