@@ -4,30 +4,63 @@ import json
 
 import pytest
 
-from pytest_tracestore.merge import write_merged
+from pytest_tracestore import TraceStoreWarning
+from pytest_tracestore.merge import timed_lines, write_newest
+from pytest_tracestore.otlp import record_to_otlp_line
+from pytest_tracestore.serialize import encode_line, record_line
 from pytest_tracestore.store import read_records
 
 
-def test_write_merged_orders_by_end_time_and_keeps_the_newest(tmp_path, record_factory):
+def test_write_newest_orders_by_end_time_and_keeps_the_newest(tmp_path, record_factory):
     a = [record_factory(start_time=10, end_time=t) for t in (20, 50, 90)]
     b = [record_factory(start_time=10, end_time=t) for t in (30, 40, 80)]
     path = tmp_path / "run.jsonl"
     path.write_text("stale\n")
-    assert write_merged(path, a + b, max_spans=4) == 4
+    lines = timed_lines("a", [record_line(r) for r in a]) + timed_lines(
+        "b", [record_line(r).encode() for r in b]
+    )
+    assert write_newest(path, lines, max_spans=4) == 4
     ends = [json.loads(line)["end_time_unix_nano"] for line in path.read_text().splitlines()]
     assert ends == [40, 50, 80, 90]
     assert list(read_records(path)) == [b[1], a[1], b[2], a[2]]
     assert [p.name for p in tmp_path.iterdir()] == ["run.jsonl"]
 
 
-def test_write_merged_keeps_lone_surrogates_valid(tmp_path, record_factory):
-    record = record_factory(attributes={"odd": "\ud800"})
+def test_lines_are_copied_byte_for_byte(tmp_path, record_factory):
+    # Already written and redacted by the worker: the merge must not re-encode
+    # (a lone surrogate's escape, the key order, the secret stay as written).
+    record = record_factory(attributes={"odd": "\ud800", "token": "[REDACTED]"})
+    line = encode_line(record_line(record))  # what the processor writes
     path = tmp_path / "run.jsonl"
-    write_merged(path, [record], max_spans=10)
-    path.read_bytes().decode("ascii")
+    write_newest(path, timed_lines("w", [line.rstrip(b"\n")]), max_spans=10)
+    assert path.read_bytes() == line
     assert list(read_records(path)) == [record]
 
 
-def test_write_merged_rejects_a_bad_cap(tmp_path):
+def test_otlp_lines_are_merged_by_their_span_end_time(tmp_path, record_factory):
+    late = record_factory(start_time=10, end_time=500)
+    early = record_factory(start_time=10, end_time=100)
+    path = tmp_path / "run.jsonl"
+    lines = timed_lines("w", [record_to_otlp_line(late), record_to_otlp_line(early)])
+    assert [end for end, _ in lines] == [500, 100]
+    write_newest(path, lines, max_spans=10)
+    assert list(read_records(path)) == [early, late]
+
+
+def test_torn_and_corrupt_lines_are_skipped_with_a_warning(record_factory):
+    good = record_line(record_factory(start_time=5, end_time=7))
+    with pytest.warns(TraceStoreWarning) as caught:
+        lines = timed_lines(
+            "gw1", [good, '{"trace_id": "0af7', '{"name": "no end time"}', "[1, 2]", ""]
+        )
+    assert [end for end, _ in lines] == [7]
+    messages = [str(w.message) for w in caught]
+    assert messages[0].startswith("gw1:2: skipped a corrupt line")
+    assert "gw1:3: skipped a corrupt line (missing field 'end_time_unix_nano')" in messages[1]
+    assert "gw1:4: skipped a corrupt line (expected a JSON object, got list)" in messages[2]
+    assert len(messages) == 3
+
+
+def test_write_newest_rejects_a_bad_cap(tmp_path):
     with pytest.raises(ValueError, match="invalid max_spans 0"):
-        write_merged(tmp_path / "x.jsonl", [], max_spans=0)
+        write_newest(tmp_path / "x.jsonl", [], max_spans=0)

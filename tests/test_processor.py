@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -348,3 +349,39 @@ def test_a_line_written_in_pieces_arrives_whole(tmp_path, monkeypatch):
     processor.shutdown()
     assert len(calls) > 3  # the pieces really were short
     assert [line["name"] for line in read_lines(path)] == ["s0", "s1", "s2"]
+
+
+@pytest.mark.parametrize("max_spans", [3, 1000])
+def test_a_write_torn_by_an_error_does_not_swallow_the_next_spans(tmp_path, monkeypatch, max_spans):
+    # The disk fills halfway through one line: that line is torn, but the
+    # spans after it must land on lines of their own, in the file's FIFO.
+    import pytest_tracestore.processor as processor_module
+
+    real_write = os.write
+    failures = iter([True])
+
+    def failing_write(fd, data):
+        if data[:1] == b"{" and b'"s1"' in bytes(data) and next(failures, False):
+            real_write(fd, bytes(data[:20]))
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=max_spans)
+    monkeypatch.setattr(processor_module.os, "write", failing_write)
+    tracer = provider_with(processor).get_tracer("t")
+    with pytest.warns(TraceStoreWarning, match="could not write spans"):
+        for i in range(5):
+            with tracer.start_as_current_span(f"s{i}"):
+                pass
+    processor.shutdown()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = [r.name for r in TraceStore.load(path)]
+    if max_spans == 3:  # the newest three lines: the torn one is gone
+        assert names == ["s2", "s3", "s4"] and not caught
+    else:  # the torn line is the only one skipped
+        assert names == ["s0", "s2", "s3", "s4"]
+        assert len(caught) == 1
+        assert str(caught[0].message).startswith(f"{path}:2: skipped a corrupt line")
+    assert [r.name for r in processor.store] == [f"s{i}" for i in range(5)][-max_spans:]

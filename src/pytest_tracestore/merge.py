@@ -1,47 +1,83 @@
-"""Merging the spans of parallel test processes into one artifact file."""
+"""Merging the artifact files of parallel test processes into one."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterable
-from operator import attrgetter
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, List, Tuple, Union
 
-from .record import SpanRecord
-from .serialize import encode_line, record_line
-from .store import check_limit
+from .serialize import _int, is_traces_data
+from .store import CorruptLines, check_limit
 
-__all__ = ["write_merged"]
+__all__ = ["timed_lines", "write_newest"]
+
+TimedLine = Tuple[int, bytes]
 
 
-def write_merged(
-    path: Union[str, os.PathLike[str]],
-    records: Iterable[SpanRecord],
-    max_spans: int,
-    line_for: Callable[[SpanRecord], str] = record_line,
+def timed_lines(name: str, lines: Iterable[Union[str, bytes]]) -> List[TimedLine]:
+    """``(end time, line)`` for each span line of one artifact, in either format.
+
+    ``lines`` are ``str`` or ``bytes``; each line comes back as ``bytes``
+    ending with a newline, otherwise as it was: the process that recorded it
+    has written (and redacted) it already, and only its end time is read.  A
+    torn or corrupt line is skipped with a
+    :class:`~pytest_tracestore.TraceStoreWarning` naming ``name`` and the line.
+    """
+    corrupt = CorruptLines(name)
+    out: List[TimedLine] = []
+    for lineno, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            end = _end_time(json.loads(raw))
+            data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        except (ValueError, TypeError, RecursionError) as exc:
+            corrupt.skip(lineno, exc)
+            continue
+        out.append((end, data if data.endswith(b"\n") else data + b"\n"))
+    corrupt.done()
+    return out
+
+
+def write_newest(
+    path: Union[str, os.PathLike[str]], lines: Iterable[TimedLine], max_spans: int
 ) -> int:
-    """Write the newest ``max_spans`` records to ``path``, ordered by end time.
+    """Write the newest ``max_spans`` of ``lines`` (from :func:`timed_lines`) to ``path``.
 
-    ``line_for`` gives a record's line (the run processor's, so the merged
-    file keeps the run's format).
-
-    The file is replaced atomically (a temporary file and ``os.replace``), so
-    a reader never sees half a merge.  Returns how many records were written.
+    They are ordered by end time; lines that ended in the same nanosecond keep
+    the order they were given in.  The file is replaced atomically (a
+    temporary file and ``os.replace``), so a reader never sees half a merge.
+    Returns how many lines were written.
     """
     check_limit("max_spans", max_spans)
-    # sorted() is stable: spans that ended in the same nanosecond keep the
-    # order their processes recorded them in.
-    kept = sorted(records, key=attrgetter("end_time"))[-max_spans:]
+    kept = sorted(lines, key=lambda item: item[0])[-max_spans:]
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.writelines(encode_line(line_for(r)) for r in kept)
+            out.writelines(line for _, line in kept)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return len(kept)
+
+
+def _end_time(data: Any) -> int:
+    """The end time of one line's span (the latest, should an OTLP line hold several)."""
+    if is_traces_data(data):
+        from .otlp import records_from_traces_data
+
+        records = records_from_traces_data(data)
+        if not records:
+            raise ValueError("no span in the line")
+        return max(r.end_time for r in records)
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    if "end_time_unix_nano" not in data:
+        raise ValueError("missing field 'end_time_unix_nano'")
+    return _int(data["end_time_unix_nano"], "end_time_unix_nano")

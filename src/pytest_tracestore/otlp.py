@@ -39,7 +39,7 @@ from .record import (
     normalize_span_id,
     normalize_trace_id,
 )
-from .serialize import _CACHE_LIMIT, _Interner, _mapping, _string, dumps_line
+from .serialize import _CACHE_LIMIT, _Interner, _mapping, _string, dumps_line, is_traces_data
 from .serialize import _int as _integer
 
 __all__ = [
@@ -462,11 +462,6 @@ def _span(
         trace_state,
         0,
     )
-
-
-def is_traces_data(data: Any) -> bool:
-    """Whether a decoded JSON value looks like an OTLP ``TracesData`` (or export request)."""
-    return isinstance(data, Mapping) and ("resourceSpans" in data or "resource_spans" in data)
 
 
 def records_from_traces_data(

@@ -20,19 +20,16 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import hooks
-from .merge import write_merged
+from .merge import timed_lines, write_newest
 from .processor import FORMATS, FileBasedSpanProcessor, RecordTransform
 from .record import SpanRecord
 from .redact import RedactionPolicy, policy_from_lines
-from .render import render_spans
 from .serialize import encode_line, record_line
 from .store import (
     DEFAULT_MAX_BYTES,
     ScopedTraceStore,
     TraceStore,
     TraceStoreWarning,
-    parse_records,
-    read_records,
 )
 
 if TYPE_CHECKING:
@@ -405,53 +402,51 @@ class XdistController:
 
         Returns ``(recorded, kept)``: how many spans the run recorded, and how
         many the artifact holds after the FIFO cap.  The worker files are
-        removed.
+        removed.  Lines are merged as the processes wrote them, already in
+        the run's format and redacted.
         """
-        records = list(read_records(own.path))
+        found = timed_lines(str(own.path), self._file_lines(own.path, "the controller's file"))
         recorded = own.store.added
         for workerid, report in sorted(self.reports.items()):
             if report is None:
-                found = self._read_dead_worker(workerid)
-                records.extend(found)
-                recorded += len(found)
+                file = self.folder / f"{workerid}.jsonl"
+                what = f"xdist worker {workerid} ended without reporting its spans"
+                lines = timed_lines(str(file), self._file_lines(file, f"{what}, and its file"))
+                if lines:
+                    warnings.warn(
+                        f"pytest-tracestore: {what}; merged the {len(lines)} found in its file",
+                        TraceStoreWarning,
+                        stacklevel=1,
+                    )
+                recorded += len(lines)
             elif report["spans"] is not None:
                 # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
-                lines = report["spans"].split("\n")
-                records.extend(parse_records(lines, f"xdist worker {workerid}"))
+                lines = timed_lines(f"xdist worker {workerid}", report["spans"].split("\n"))
                 recorded += int(report["recorded"])
             else:  # the worker could not read its own file back: try here
-                records.extend(self._read_worker_file(workerid, Path(report["path"]), True))
+                file = Path(report["path"])
+                what = f"xdist worker {workerid} could not send its spans, and its file"
+                lines = timed_lines(str(file), self._file_lines(file, what))
                 recorded += int(report["recorded"])
-        kept = write_merged(artifact, records, own.max_spans, own.line_for)
+            found.extend(lines)
+        kept = write_newest(artifact, found, own.max_spans)
         shutil.rmtree(self.folder, ignore_errors=True)
         return recorded, kept
 
-    def _read_dead_worker(self, workerid: str) -> list[SpanRecord]:
-        return self._read_worker_file(workerid, self.folder / f"{workerid}.jsonl", False)
-
-    def _read_worker_file(self, workerid: str, file: Path, reported: bool) -> list[SpanRecord]:
-        what = (
-            f"xdist worker {workerid} could not send its spans"
-            if reported
-            else f"xdist worker {workerid} ended without reporting its spans"
-        )
+    @staticmethod
+    def _file_lines(file: Path, what: str) -> list[bytes]:
+        """The lines of a file to merge; a file that cannot be read is warned about."""
         try:
-            found = list(read_records(file))
+            with open(file, "rb") as handle:
+                return handle.readlines()
         except OSError as exc:
             warnings.warn(
-                f"pytest-tracestore: {what}, and its file cannot be read "
-                f"({exc.strerror or exc}): they are lost",
+                f"pytest-tracestore: {what} {file} cannot be read "
+                f"({exc.strerror or exc}): its spans are lost",
                 TraceStoreWarning,
                 stacklevel=1,
             )
             return []
-        if not reported:
-            warnings.warn(
-                f"pytest-tracestore: {what}; merged the {len(found)} found in its file",
-                TraceStoreWarning,
-                stacklevel=1,
-            )
-        return found
 
 
 class TraceStorePlugin:
@@ -629,6 +624,8 @@ class TraceStorePlugin:
             if view and (
                 (failing and mode != "none") or (mode == "all" and call.when == "call")
             ):
+                from .render import render_spans
+
                 # Before the report is built, so the section lands in it (and
                 # travels wherever reports go: junitxml, pytest-xdist).
                 item.add_report_section(
@@ -695,7 +692,7 @@ class TraceStorePlugin:
         # work too; the file stays the fallback if this message never arrives.
         try:
             spans: Optional[str] = self.processor.path.read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, ValueError):  # the controller reads what it can of the file
             spans = None
         workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
         workeroutput[_XDIST_REPORT] = {

@@ -6,13 +6,14 @@ import os
 import tempfile
 import threading
 import warnings
+from collections import deque
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Optional, Tuple, Union
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .otlp import OtlpLineEncoder
 from .record import SpanRecord
 from .redact import RedactionPolicy
 from .serialize import SpanConverter, encode_line, record_line
@@ -81,7 +82,12 @@ class FileBasedSpanProcessor(SpanProcessor):
         if format not in FORMATS:
             raise ValueError(f"invalid format {format!r}: expected one of {', '.join(FORMATS)}")
         self.format = format
-        self._otlp = OtlpLineEncoder().encode if format == "otlp" else None
+        self._otlp = None
+        if format == "otlp":
+            # Loaded only when asked for: most runs never need it.
+            from .otlp import OtlpLineEncoder
+
+            self._otlp = OtlpLineEncoder().encode
         self.path = Path(path)
         self.max_spans = max_spans
         self.fsync = bool(fsync)
@@ -95,8 +101,16 @@ class FileBasedSpanProcessor(SpanProcessor):
         self._converter = SpanConverter(redaction)
         self._lock = threading.Lock()
         self._subscribers: Tuple[TraceStore, ...] = ()
-        self._lines = 0
-        self._slack = max(max_spans, _MIN_SLACK)
+        # The byte length of each line in the file, oldest first: pruning
+        # then knows where the kept lines start without reading the rest.
+        self._sizes: Deque[int] = deque()
+        # False once a write has failed halfway: the file may hold a torn
+        # line, and only reading it tells where lines start.
+        self._sizes_exact = True
+        # A write failed after writing part of a line: the next line starts
+        # with a newline, so it does not join the torn one.
+        self._torn = False
+        self._prune_at = max_spans + max(max_spans, _MIN_SLACK)
         self._warned: set[str] = set()
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,14 +221,19 @@ class FileBasedSpanProcessor(SpanProcessor):
         with self._lock:
             if self._fd is not None:
                 try:
+                    if self._torn:
+                        data = b"\n" + data
                     # One write(2) takes the whole line in the common case.
                     written = os.write(self._fd, data)
                     if written < len(data) or self.fsync:
                         self._write_rest(data, written)
-                    self._lines += 1
-                    if self._lines >= self.max_spans + self._slack:
+                    self._torn = False
+                    self._sizes.append(len(data))
+                    if len(self._sizes) >= self._prune_at:
                         self._prune()
                 except OSError as exc:
+                    self._sizes_exact = False
+                    self._torn = True
                     self._warn_once("write spans to", exc)
             self.store.add(record)
             for subscriber in self._subscribers:
@@ -233,19 +252,35 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     def _prune(self) -> None:
         """Rewrite the file to its newest ``max_spans`` lines, atomically."""
-        with open(self.path, "rb") as handle:
-            data = handle.read()
-        drop = data.count(b"\n") - self.max_spans
-        if drop <= 0:
-            self._lines = data.count(b"\n")
-            return
-        cut = 0
-        for _ in range(drop):
-            cut = data.index(b"\n", cut) + 1
+        sizes = self._sizes
+        if self._sizes_exact:
+            drop = len(sizes) - self.max_spans
+            if drop <= 0:
+                return
+            with open(self.path, "rb") as handle:
+                handle.seek(sum(islice(sizes, drop)))
+                kept = handle.read()
+            self._sizes = deque(islice(sizes, drop, None))
+        else:
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+            lines = data.split(b"\n")
+            if not lines[-1]:
+                lines.pop()
+            # A torn last line gets its newline here, so the next span starts
+            # a line of its own; a reader skips the torn one with a warning.
+            lines = lines[-self.max_spans :]
+            kept = b"".join(line + b"\n" for line in lines)
+            self._sizes = deque(len(line) + 1 for line in lines)
+            self._sizes_exact = True
+        self._replace(kept)
+
+    def _replace(self, kept: bytes) -> None:
+        """Make ``kept`` the file's whole content, atomically, and reopen it for appending."""
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(memoryview(data)[cut:])
+                out.write(kept)
                 if self.fsync:
                     out.flush()
                     os.fsync(out.fileno())
@@ -261,7 +296,6 @@ class FileBasedSpanProcessor(SpanProcessor):
         finally:
             if self._fd is None:
                 self._fd = self._open(truncate=False)
-        self._lines = self.max_spans
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Every ended span is already written; with ``fsync`` it is also synced."""
@@ -283,7 +317,7 @@ class FileBasedSpanProcessor(SpanProcessor):
             if self._fd is None:
                 return
             try:
-                if self._lines > self.max_spans:
+                if len(self._sizes) > self.max_spans or not self._sizes_exact:
                     self._prune()
             except OSError as exc:
                 self._warn_once("trim", exc)
@@ -302,7 +336,7 @@ class FileBasedSpanProcessor(SpanProcessor):
     @property
     def spans_in_file(self) -> int:
         """How many span lines the file holds now."""
-        return self._lines
+        return len(self._sizes)
 
     def __repr__(self) -> str:
         return (

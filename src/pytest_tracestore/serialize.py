@@ -103,6 +103,11 @@ def encode_line(text: str) -> bytes:
         return (json.dumps(json.loads(text), separators=(",", ":")) + end).encode("ascii")
 
 
+def is_traces_data(data: Any) -> bool:
+    """Whether a decoded JSON value looks like an OTLP ``TracesData`` (or export request)."""
+    return isinstance(data, Mapping) and ("resourceSpans" in data or "resource_spans" in data)
+
+
 def record_line(record: SpanRecord, redaction: RedactionPolicy | None = None) -> str:
     """Return a record's artifact line (with its newline), secret values redacted."""
     if redaction:

@@ -14,11 +14,9 @@ from itertools import islice
 from operator import attrgetter
 from typing import Any, Deque, Dict, List, Optional, Union
 
-from .otlp import is_traces_data, records_from_traces_data
 from .query import Query, error_type_matches, error_type_name, short_error_type
 from .record import SpanRecord, _same_value, normalize_trace_id
-from .render import describe_failures, render_spans, render_tree
-from .serialize import _Interner, record_from_dict
+from .serialize import _Interner, is_traces_data, record_from_dict
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
@@ -338,6 +336,8 @@ class TraceStore:
             context: list[SpanRecord] = []
             for trace_id in dict.fromkeys(r.trace_id for r in failures):
                 context.extend(self.get_trace(trace_id))
+            from .render import describe_failures
+
             raise AssertionError(describe_failures(failures, context))
 
     def render_trace(
@@ -352,12 +352,16 @@ class TraceStore:
         records = self.get_trace(trace_id)
         if not records:
             raise ValueError(f"unknown trace id {trace_id!r}: not in this store")
+        from .render import render_tree
+
         return "\n".join(render_tree(records, durations=durations, attributes=attributes))
 
     def render(
         self, *, durations: bool = True, attributes: bool = True, max_lines: int | None = None
     ) -> str:
         """Every trace in the store as a text tree, headed by its trace id."""
+        from .render import render_spans
+
         return render_spans(
             self.spans(), durations=durations, attributes=attributes, max_lines=max_lines
         )
@@ -579,6 +583,40 @@ class ScopedTraceStore(TraceStore):
 _MAX_LINE_WARNINGS = 20
 
 
+class CorruptLines:
+    """Reports the lines skipped while reading one source of artifact lines.
+
+    Each of the first few skipped lines gets a :class:`TraceStoreWarning`
+    naming the source, the line number and the problem; :meth:`done` then
+    adds one warning with the total, so a badly broken file does not flood
+    the output.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.skipped = 0
+
+    def skip(self, lineno: int, exc: BaseException) -> None:
+        """Count line ``lineno`` as skipped because of ``exc``, warning while few."""
+        self.skipped += 1
+        if self.skipped <= _MAX_LINE_WARNINGS:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warnings.warn(
+                f"{self.name}:{lineno}: skipped a corrupt line ({reason})",
+                TraceStoreWarning,
+                stacklevel=4,
+            )
+
+    def done(self) -> None:
+        """Warn once with the total, if more lines were skipped than were named."""
+        if self.skipped > _MAX_LINE_WARNINGS:
+            warnings.warn(
+                f"{self.name}: skipped {self.skipped} corrupt lines in all",
+                TraceStoreWarning,
+                stacklevel=4,
+            )
+
+
 def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
     """Yield the records of an artifact file, skipping corrupt lines with a warning.
 
@@ -597,7 +635,7 @@ def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[Spa
     number and the problem.
     """
     interner = _Interner()
-    skipped = 0
+    corrupt = CorruptLines(name)
     otlp: Optional[bool] = None
     for lineno, raw in enumerate(lines, 1):
         if not raw.strip():
@@ -607,6 +645,8 @@ def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[Spa
             if otlp is None:
                 otlp = is_traces_data(data)
             if otlp:
+                from .otlp import records_from_traces_data
+
                 # Sizes are estimated later from our own line form: an
                 # OTLP line is longer and may hold several spans.
                 records = records_from_traces_data(data, interner=interner)
@@ -616,19 +656,7 @@ def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[Spa
                 object.__setattr__(record, "_size", len(raw))
                 records = [record]
         except (ValueError, TypeError, RecursionError) as exc:
-            skipped += 1
-            if skipped <= _MAX_LINE_WARNINGS:
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                warnings.warn(
-                    f"{name}:{lineno}: skipped a corrupt line ({reason})",
-                    TraceStoreWarning,
-                    stacklevel=3,
-                )
+            corrupt.skip(lineno, exc)
             continue
         yield from records
-    if skipped > _MAX_LINE_WARNINGS:
-        warnings.warn(
-            f"{name}: skipped {skipped} corrupt lines in all",
-            TraceStoreWarning,
-            stacklevel=3,
-        )
+    corrupt.done()
