@@ -212,7 +212,8 @@ class TraceStore:
     def _evict_oldest(self) -> None:
         record = self._records.popleft()
         self._evicted += 1
-        self._bytes -= _size_of(record)
+        line = record._size  # type: ignore[attr-defined]
+        self._bytes -= _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
         if self._pending > len(self._records):
             # Never indexed: nothing to take out of the indexes.
             self._pending -= 1
