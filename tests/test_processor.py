@@ -358,11 +358,14 @@ def test_a_write_torn_by_an_error_does_not_swallow_the_next_spans(tmp_path, monk
     import pytest_tracestore.processor as processor_module
 
     real_write = os.write
-    failures = iter([True])
+    calls = {"s1": 0}
 
     def failing_write(fd, data):
-        if data[:1] == b"{" and b'"s1"' in bytes(data) and next(failures, False):
-            real_write(fd, bytes(data[:20]))
+        # s1's line: write(2) takes 20 bytes, then the disk is full.
+        if b'"s1"' in bytes(data) or calls["s1"] == 1:
+            calls["s1"] += 1
+            if calls["s1"] == 1:
+                return real_write(fd, bytes(data[:20]))
             raise OSError(28, "No space left on device")
         return real_write(fd, data)
 
@@ -385,3 +388,55 @@ def test_a_write_torn_by_an_error_does_not_swallow_the_next_spans(tmp_path, monk
         assert len(caught) == 1
         assert str(caught[0].message).startswith(f"{path}:2: skipped a corrupt line")
     assert [r.name for r in processor.store] == [f"s{i}" for i in range(5)][-max_spans:]
+
+
+def test_a_write_that_fails_whole_leaves_no_gap_in_the_file(tmp_path, monkeypatch):
+    import pytest_tracestore.processor as processor_module
+
+    real_write = os.write
+
+    def full_disk_for_b(fd, data):
+        if b'"B"' in bytes(data):
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=2)
+    monkeypatch.setattr(processor_module.os, "write", full_disk_for_b)
+    tracer = provider_with(processor).get_tracer("t")
+    with pytest.warns(TraceStoreWarning, match="could not write spans"):
+        for name in ("A", "B", "C"):
+            with tracer.start_as_current_span(name):
+                pass
+    processor.shutdown()
+    assert [line["name"] for line in read_lines(path)] == ["A", "C"]
+    assert path.read_bytes().count(b"\n") == processor.spans_in_file == 2
+
+
+def test_converter_takes_any_span_type_and_sdk_internals_that_moved():
+    from types import SimpleNamespace
+
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext, SpanKind
+    from opentelemetry.trace.status import Status as ApiStatus
+
+    from pytest_tracestore.serialize import SpanConverter
+
+    context = SpanContext(trace_id=7, span_id=9, is_remote=False)
+    # A duck-typed span from elsewhere: no resource, no scope, no attributes.
+    foreign = SimpleNamespace(
+        name="foreign", context=context, parent=None, status=ApiStatus(StatusCode.OK),
+        kind=SpanKind.CLIENT, start_time=5, end_time=8, attributes=None, events=(),
+        links=(), resource=None, instrumentation_scope=None,
+    )
+    converter = SpanConverter()
+    for _ in range(2):  # the second time through the converter's caches
+        record, line = converter.convert(foreign)
+        assert (record.name, record.kind, record.status, record.scope) == ("foreign", "CLIENT", "OK", None)
+        assert json.loads(line)["resource"] == {} and record.resource == {}
+
+    # An SDK span whose private fields moved falls back to its public properties.
+    span = ReadableSpan(name="moved", context=context, events=(), links=())
+    span._events = tuple(span._events)  # no BoundedList: the fast path cannot read it
+    record, _ = converter.convert(span)
+    assert record.name == "moved" and converter._fast is False

@@ -412,12 +412,11 @@ class XdistController:
                 file = self.folder / f"{workerid}.jsonl"
                 what = f"xdist worker {workerid} ended without reporting its spans"
                 lines = timed_lines(str(file), self._file_lines(file, f"{what}, and its file"))
-                if lines:
-                    warnings.warn(
-                        f"pytest-tracestore: {what}; merged the {len(lines)} found in its file",
-                        TraceStoreWarning,
-                        stacklevel=1,
-                    )
+                warnings.warn(
+                    f"pytest-tracestore: {what}; merged the {len(lines)} found in its file",
+                    TraceStoreWarning,
+                    stacklevel=1,
+                )
                 recorded += len(lines)
             elif report["spans"] is not None:
                 # Not splitlines(): U+2028 and friends stay raw inside JSON strings.

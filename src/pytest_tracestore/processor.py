@@ -225,30 +225,35 @@ class FileBasedSpanProcessor(SpanProcessor):
                         data = b"\n" + data
                     # One write(2) takes the whole line in the common case.
                     written = os.write(self._fd, data)
-                    if written < len(data) or self.fsync:
+                    if written < len(data):
                         self._write_rest(data, written)
                     self._torn = False
                     self._sizes.append(len(data))
+                    if self.fsync:
+                        os.fsync(self._fd)
                     if len(self._sizes) >= self._prune_at:
                         self._prune()
                 except OSError as exc:
-                    self._sizes_exact = False
-                    self._torn = True
                     self._warn_once("write spans to", exc)
             self.store.add(record)
             for subscriber in self._subscribers:
                 subscriber.add(record)
 
     def _write_rest(self, data: bytes, written: int) -> None:
-        """Finish a line that one write(2) did not take whole, and sync it if asked."""
+        """Finish a line that one write(2) did not take whole."""
         assert self._fd is not None
         # Rare on a regular file (a signal, a nearly full disk).
         view = memoryview(data)[written:]
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        if self.fsync:
-            os.fsync(self._fd)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            if len(view) < len(data):
+                # Part of the line is in the file: the next line must not
+                # join it, and only reading the file tells where lines start.
+                self._torn = True
+                self._sizes_exact = False
+            raise
 
     def _prune(self) -> None:
         """Rewrite the file to its newest ``max_spans`` lines, atomically."""
@@ -260,20 +265,24 @@ class FileBasedSpanProcessor(SpanProcessor):
             with open(self.path, "rb") as handle:
                 handle.seek(sum(islice(sizes, drop)))
                 kept = handle.read()
-            self._sizes = deque(islice(sizes, drop, None))
+            new_sizes = deque(islice(sizes, drop, None))
         else:
             with open(self.path, "rb") as handle:
                 data = handle.read()
-            lines = data.split(b"\n")
-            if not lines[-1]:
-                lines.pop()
             # A torn last line gets its newline here, so the next span starts
             # a line of its own; a reader skips the torn one with a warning.
-            lines = lines[-self.max_spans :]
+            lines = [line for line in data.split(b"\n") if line][-self.max_spans :]
             kept = b"".join(line + b"\n" for line in lines)
-            self._sizes = deque(len(line) + 1 for line in lines)
-            self._sizes_exact = True
-        self._replace(kept)
+            new_sizes = deque(len(line) + 1 for line in lines)
+        try:
+            self._replace(kept)
+        except BaseException:
+            # The file may or may not have been replaced: read it next time.
+            self._sizes_exact = False
+            raise
+        self._sizes = new_sizes
+        self._sizes_exact = True
+        self._torn = False
 
     def _replace(self, kept: bytes) -> None:
         """Make ``kept`` the file's whole content, atomically, and reopen it for appending."""
@@ -335,7 +344,7 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     @property
     def spans_in_file(self) -> int:
-        """How many span lines the file holds now."""
+        """How many span lines the file holds (an estimate after a failed write, until the next trim)."""
         return len(self._sizes)
 
     def __repr__(self) -> str:

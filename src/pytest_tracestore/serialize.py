@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _new_attributes = object.__new__
+_NO_MATCH = object()
 _RecordTwin: Any = make_record.twin
 _EventTwin: Any = make_event.twin
 
@@ -346,9 +347,12 @@ class SpanConverter:
         self._shared: dict[tuple[int, int], tuple[Any, ...]] = {}
         # The last span's shared entry, trace id and trace state: spans end
         # in runs from one tracer and one trace, so these hit most of the time.
-        self._last_shared: tuple[Any, ...] = (None, None)
-        self._last_trace: tuple[Any, str] = (None, "")
-        self._last_state: tuple[Any, str] = (None, "")
+        # Start with a key no span has (a span's resource may well be None).
+        self._last_shared: tuple[Any, ...] = (_NO_MATCH, _NO_MATCH)
+        self._last_trace: tuple[Any, str] = (_NO_MATCH, "")
+        self._last_state: tuple[Any, str] = (_NO_MATCH, "")
+        # False once the SDK's private fields turn out to have moved.
+        self._fast = True
 
     def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
         entry = self._resources.get(id(resource))
@@ -436,12 +440,13 @@ class SpanConverter:
 
     def convert(self, span: Any) -> tuple[SpanRecord, str]:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
-        if type(span) is ReadableSpan:
+        if self._fast and type(span) is ReadableSpan:
             try:
                 return self._build(span)
-            except (AttributeError, TypeError, IndexError):
-                # An SDK whose internals moved: the public properties still work.
-                pass
+            except AttributeError:
+                # An SDK whose private fields moved: its public properties
+                # still work, so use them from now on.
+                self._fast = False
         return self._build(_PublicFields(span))
 
     def _build(self, span: Any) -> tuple[SpanRecord, str]:

@@ -274,7 +274,8 @@ class TraceStore:
     @property
     def added(self) -> int:
         """How many records were added since the last ``clear()``."""
-        return self._evicted + len(self._records)
+        with self._lock:  # an eviction in progress must not show as one span fewer
+            return self._evicted + len(self._records)
 
     @property
     def estimated_bytes(self) -> int:
