@@ -46,7 +46,7 @@ __all__ = [
     "record_to_dict",
 ]
 
-_new_attributes = object.__new__
+_new_instance = object.__new__
 _NO_MATCH = object()
 _RecordTwin: Any = make_record.twin
 _EventTwin: Any = make_event.twin
@@ -417,7 +417,7 @@ class SpanConverter:
             line.update(dict.fromkeys(hidden, REDACTED))
         # FrozenAttributes has no setattr guard: fill its slots here rather
         # than through a maker's two calls.
-        frozen = _new_attributes(FrozenAttributes)
+        frozen = _new_instance(FrozenAttributes)
         frozen._keys = shared
         frozen._values = tuple(attrs.values())
         return frozen, line
@@ -515,7 +515,7 @@ class SpanConverter:
                     f'"attributes":{dumps_line(eline) if eline else "{}"}}}'
                 )
                 # make_event's work, inlined as for the record below.
-                item = _new_attributes(_EventTwin)
+                item = _new_instance(_EventTwin)
                 item.name = ename
                 item.timestamp = etime
                 item.attributes = efrozen
@@ -563,7 +563,7 @@ class SpanConverter:
             + shared[4]
         )
         # make_record's work, inlined: this runs once per span.
-        record = _new_attributes(_RecordTwin)
+        record = _new_instance(_RecordTwin)
         record.trace_id = trace_id
         record.span_id = span_id
         record.parent_span_id = parent_id
