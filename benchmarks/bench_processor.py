@@ -164,30 +164,40 @@ def bench_memory(count: int, folder: Path) -> dict[str, float]:
 
 
 def bench_lookups(sizes: list[int], folder: Path) -> dict[int, dict[str, float]]:
-    out: dict[int, dict[str, float]] = {}
+    stores = {}
+    providers = []
     for size in sizes:
         provider = TracerProvider()
         processor = FileBasedSpanProcessor(folder / f"lookup{size}.jsonl", max_spans=size)
         provider.add_span_processor(processor)
         make_spans(provider, size)
-        store = processor.store
-        trace_ids = store.trace_ids()
-        store.filter_by_attribute("user.id", "user-0")  # build the index once
-        timings: dict[str, float] = {}
-        for label, call in (
-            ("get_trace", lambda k: store.get_trace(trace_ids[k % len(trace_ids)])),
-            ("filter_by_attribute", lambda k: store.filter_by_attribute("user.id", f"user-{k % size}")),
-        ):
-            samples = []
-            for k in range(2000):
+        processor.store.filter_by_attribute("user.id", "user-0")  # build the index once
+        stores[size] = processor.store
+        providers.append(provider)
+    samples: dict[int, dict[str, list[float]]] = {
+        size: {"get_trace": [], "filter_by_attribute": []} for size in sizes
+    }
+    trace_ids = {size: store.trace_ids() for size, store in stores.items()}
+    for k in range(2000):
+        # Alternate the stores sample by sample, so both sizes see the same
+        # moments of a shared machine.
+        for size, store in stores.items():
+            ids = trace_ids[size]
+            n = k * 7919
+            for label, call in (
+                ("get_trace", lambda: store.get_trace(ids[n % len(ids)])),
+                ("filter_by_attribute", lambda: store.filter_by_attribute("user.id", f"user-{n % size}")),
+            ):
                 start = time.perf_counter()
-                result = call(k * 7919)
-                samples.append(time.perf_counter() - start)
+                result = call()
+                samples[size][label].append(time.perf_counter() - start)
                 assert result, label
-            timings[label] = statistics.median(samples)
-        out[size] = timings
+    for provider in providers:
         provider.shutdown()
-    return out
+    return {
+        size: {label: statistics.median(values) for label, values in by_label.items()}
+        for size, by_label in samples.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
