@@ -405,18 +405,20 @@ class XdistController:
         removed.  Lines are merged as the processes wrote them, already in
         the run's format and redacted.
         """
-        found = timed_lines(str(own.path), self._file_lines(own.path, "the controller's file"))
+        found = timed_lines(str(own.path), self._file_lines(own.path, "the controller's file") or [])
         recorded = own.store.added
         for workerid, report in sorted(self.reports.items()):
             if report is None:
                 file = self.folder / f"{workerid}.jsonl"
                 what = f"xdist worker {workerid} ended without reporting its spans"
-                lines = timed_lines(str(file), self._file_lines(file, f"{what}, and its file"))
-                warnings.warn(
-                    f"pytest-tracestore: {what}; merged the {len(lines)} found in its file",
-                    TraceStoreWarning,
-                    stacklevel=1,
-                )
+                raw = self._file_lines(file, f"{what}, and its file")
+                lines = timed_lines(str(file), raw or [])
+                if raw is not None:  # an unreadable file has had its warning
+                    warnings.warn(
+                        f"pytest-tracestore: {what}; merged the {len(lines)} found in its file",
+                        TraceStoreWarning,
+                        stacklevel=1,
+                    )
                 recorded += len(lines)
             elif report["spans"] is not None:
                 # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
@@ -425,7 +427,7 @@ class XdistController:
             else:  # the worker could not read its own file back: try here
                 file = Path(report["path"])
                 what = f"xdist worker {workerid} could not send its spans, and its file"
-                lines = timed_lines(str(file), self._file_lines(file, what))
+                lines = timed_lines(str(file), self._file_lines(file, what) or [])
                 recorded += int(report["recorded"])
             found.extend(lines)
         kept = write_newest(artifact, found, own.max_spans)
@@ -433,8 +435,8 @@ class XdistController:
         return recorded, kept
 
     @staticmethod
-    def _file_lines(file: Path, what: str) -> list[bytes]:
-        """The lines of a file to merge; a file that cannot be read is warned about."""
+    def _file_lines(file: Path, what: str) -> Optional[list[bytes]]:
+        """The lines of a file to merge; ``None``, with a warning, if it cannot be read."""
         try:
             with open(file, "rb") as handle:
                 return handle.readlines()
@@ -445,7 +447,7 @@ class XdistController:
                 TraceStoreWarning,
                 stacklevel=1,
             )
-            return []
+            return None
 
 
 class TraceStorePlugin:
