@@ -64,3 +64,32 @@ def test_torn_and_corrupt_lines_are_skipped_with_a_warning(record_factory):
 def test_write_newest_rejects_a_bad_cap(tmp_path):
     with pytest.raises(ValueError, match="invalid max_spans 0"):
         write_newest(tmp_path / "x.jsonl", [], max_spans=0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plain", 'quoted "end_time_unix_nano":1,', "line\u2028separator", "\ud800 lone surrogate"],
+)
+def test_whole_lines_read_their_end_time_without_parsing_and_agree(tmp_path, record_factory, name):
+    from pytest_tracestore import FileBasedSpanProcessor
+
+    processor = FileBasedSpanProcessor(tmp_path / "w.jsonl", batch_size=1)
+    records = [
+        record_factory(name=name, start_time=5, end_time=end, attributes={"k": "end_time_unix_nano"})
+        for end in (70, 12345678901234567890, 9)
+    ]
+    for record in records:
+        processor.add_record(record)
+    processor.shutdown()
+    assert processor.lines_whole
+    text = (tmp_path / "w.jsonl").read_text(encoding="utf-8")
+    fast = timed_lines("w", text.split("\n"), whole=True)
+    assert [end for end, _ in fast] == [70, 12345678901234567890, 9]
+    assert fast == timed_lines("w", text.split("\n"))
+
+
+def test_whole_lines_without_the_key_fall_back_to_parsing(record_factory):
+    otlp = record_to_otlp_line(record_factory(start_time=1, end_time=42))
+    with pytest.warns(TraceStoreWarning, match="w:2: skipped a corrupt line"):
+        found = timed_lines("w", [otlp, '{"torn'], whole=True)
+    assert [end for end, _ in found] == [42]

@@ -98,6 +98,8 @@ def test_format_option_writes_otlp_json_lines(pytester, source):
         (["--trace-store-max-spans", "0"], "", "*--trace-store-max-spans: must be at least 1, got 0*"),
         (["--trace-store-max-spans", "lots"], "", "*--trace-store-max-spans: expected a whole number of spans, got 'lots'*"),
         ([], "trace_store_max_spans = -3", "*trace_store_max_spans (ini): must be at least 1, got -3*"),
+        (["--trace-store-batch-size", "0"], "", "*--trace-store-batch-size: must be at least 1, got 0*"),
+        ([], "trace_store_batch_size = some", "*trace_store_batch_size (ini): expected a whole number of spans, got 'some'*"),
         (["--trace-store-path", "blocker/run.jsonl"], "", "*--trace-store-path: cannot create the folder *blocker*"),
         (["--trace-store-path", "."], "", "*--trace-store-path: * is a folder; give a file path*"),
         ([], "trace_store_format = xml", "*trace_store_format (ini): expected one of jsonl, otlp, got 'xml'*"),

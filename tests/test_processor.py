@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
 from pytest_tracestore import FileBasedSpanProcessor, TraceStore, TraceStoreWarning
+from pytest_tracestore.processor import DEFAULT_BATCH_SIZE
 
 
 def provider_with(processor):
@@ -34,6 +35,8 @@ def test_on_end_writes_a_line_and_indexes_the_record(tmp_path):
         with tracer.start_as_current_span("charge") as child:
             child.set_status(Status(StatusCode.ERROR, "card declined"))
             child.set_attribute("error.type", "shop.payments.Declined")
+    assert read_lines(path) == []  # queued until a batch fills or something reads
+    assert processor.force_flush() is True
     lines = read_lines(path)
     assert [line["name"] for line in lines] == ["charge", "checkout"]
     charge, checkout = lines
@@ -107,7 +110,7 @@ def test_shutdown_is_idempotent_and_later_spans_are_ignored(tmp_path):
 
 
 def test_write_failure_warns_once_and_keeps_spans_in_memory(tmp_path):
-    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", batch_size=1)
     tracer = provider_with(processor).get_tracer("t")
     os.close(processor._fd)  # the disk goes away under us
     with pytest.warns(TraceStoreWarning, match="could not write spans") as caught:
@@ -121,7 +124,7 @@ def test_write_failure_warns_once_and_keeps_spans_in_memory(tmp_path):
 
 def test_unencodable_string_is_written_as_escape(tmp_path):
     path = tmp_path / "spans.jsonl"
-    processor = FileBasedSpanProcessor(path)
+    processor = FileBasedSpanProcessor(path, batch_size=1)
     tracer = provider_with(processor).get_tracer("t")
     with tracer.start_as_current_span("bad\ud800name"):
         pass
@@ -206,14 +209,15 @@ def test_threads_lose_no_span_and_every_line_is_json(tmp_path):
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 @pytest.mark.parametrize("count", [120, 700])
-def test_sigkill_keeps_every_ended_span(tmp_path, count):
+@pytest.mark.parametrize("batch_size", [1, DEFAULT_BATCH_SIZE])
+def test_sigkill_keeps_every_span_written_before_it(tmp_path, count, batch_size):
     path = tmp_path / "spans.jsonl"
     script = textwrap.dedent(
         f"""
         import os, signal
         from opentelemetry.sdk.trace import TracerProvider
         from pytest_tracestore import FileBasedSpanProcessor
-        processor = FileBasedSpanProcessor({str(path)!r}, max_spans=50)
+        processor = FileBasedSpanProcessor({str(path)!r}, max_spans=50, batch_size={batch_size})
         provider = TracerProvider()
         provider.add_span_processor(processor)
         tracer = provider.get_tracer("victim")
@@ -226,14 +230,17 @@ def test_sigkill_keeps_every_ended_span(tmp_path, count):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     names = [line["name"] for line in read_lines(path)]
+    # Written: every span up to the last full batch; with batch_size=1, all.
+    last = count - count % batch_size
     # Nothing trimmed the file at exit.  Below the pruning threshold every
-    # span is there; past it, a run of the newest spans, at least max_spans
-    # of them, the last one included.
+    # written span is there; past it, a run of the newest, at least max_spans
+    # of them, the last written one included.
     if count == 120:
-        assert names == [f"s{i}" for i in range(120)]
+        assert names == [f"s{i}" for i in range(last)]
     else:
         assert len(names) >= 50
-        assert names == [f"s{i}" for i in range(count - len(names), count)]
+        assert names == [f"s{i}" for i in range(last - len(names), last)]
+    assert count - last < batch_size
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]
 
 
@@ -339,7 +346,7 @@ def test_a_line_written_in_pieces_arrives_whole(tmp_path, monkeypatch):
         return real_write(fd, bytes(data[:7]))
 
     path = tmp_path / "spans.jsonl"
-    processor = FileBasedSpanProcessor(path)
+    processor = FileBasedSpanProcessor(path, batch_size=1)
     monkeypatch.setattr(processor_module.os, "write", short_write)
     tracer = provider_with(processor).get_tracer("t")
     for i in range(3):
@@ -370,7 +377,7 @@ def test_a_write_torn_by_an_error_does_not_swallow_the_next_spans(tmp_path, monk
         return real_write(fd, data)
 
     path = tmp_path / "spans.jsonl"
-    processor = FileBasedSpanProcessor(path, max_spans=max_spans)
+    processor = FileBasedSpanProcessor(path, max_spans=max_spans, batch_size=1)
     monkeypatch.setattr(processor_module.os, "write", failing_write)
     tracer = provider_with(processor).get_tracer("t")
     with pytest.warns(TraceStoreWarning, match="could not write spans"):
@@ -401,7 +408,7 @@ def test_a_write_that_fails_whole_leaves_no_gap_in_the_file(tmp_path, monkeypatc
         return real_write(fd, data)
 
     path = tmp_path / "spans.jsonl"
-    processor = FileBasedSpanProcessor(path, max_spans=2)
+    processor = FileBasedSpanProcessor(path, max_spans=2, batch_size=1)
     monkeypatch.setattr(processor_module.os, "write", full_disk_for_b)
     tracer = provider_with(processor).get_tracer("t")
     with pytest.warns(TraceStoreWarning, match="could not write spans"):
@@ -440,3 +447,119 @@ def test_converter_takes_any_span_type_and_sdk_internals_that_moved():
     span._events = tuple(span._events)  # no BoundedList: the fast path cannot read it
     record, _ = converter.convert(span)
     assert record.name == "moved" and converter._fast is False
+
+
+def test_spans_are_written_a_batch_at_a_time_in_one_write(tmp_path, monkeypatch):
+    import pytest_tracestore.processor as processor_module
+
+    writes = []
+    real_write = os.write
+
+    def counting_write(fd, data):
+        writes.append(bytes(data).count(b"\n"))
+        return real_write(fd, data)
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, batch_size=4)
+    monkeypatch.setattr(processor_module.os, "write", counting_write)
+    tracer = provider_with(processor).get_tracer("t")
+    for i in range(10):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    assert writes == [4, 4]  # two full batches, one write(2) each
+    assert [line["name"] for line in read_lines(path)] == [f"s{i}" for i in range(8)]
+    processor.shutdown()  # writes the last two
+    assert writes == [4, 4, 2]
+    assert [line["name"] for line in read_lines(path)] == [f"s{i}" for i in range(10)]
+    assert processor.lines_whole and processor.spans_in_file == 10
+
+
+def test_every_read_of_the_store_sees_the_queued_spans(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("t")
+    store = processor.store
+    reads = [
+        lambda: len(store),
+        lambda: bool(store),
+        lambda: len(list(store)),
+        lambda: store.added,
+        lambda: len(store.spans()),
+        lambda: len(store.query_spans(name="s")),
+        lambda: len(store.filter_by_attribute("k", 1)),
+        lambda: len(store.trace_ids()),
+    ]
+    for n, read in enumerate(reads, 1):
+        with tracer.start_as_current_span("s", attributes={"k": 1}):
+            pass
+        assert len(processor._queue) == 1  # queued, not written yet
+        assert read() == (True if read is reads[1] else n), n
+        assert not processor._queue
+    assert len(read_lines(tmp_path / "spans.jsonl")) == len(reads)
+
+
+def test_subscribers_get_exactly_the_spans_that_ended_while_subscribed(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("t")
+    view = TraceStore()
+    with tracer.start_as_current_span("before"):
+        pass
+    processor.subscribe(view)  # "before" is still queued: it is not the view's
+    with tracer.start_as_current_span("during"):
+        pass
+    processor.unsubscribe(view)  # "during" is still queued: it is the view's
+    with tracer.start_as_current_span("after"):
+        pass
+    assert [r.name for r in view] == ["during"]
+    assert [r.name for r in processor.store] == ["before", "during", "after"]
+
+
+def test_wait_for_wakes_for_a_span_ending_in_another_thread(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    tracer = provider_with(processor).get_tracer("t")
+    waiting = threading.Event()
+
+    def background():
+        # End the span only once wait_for waits: it must not sit in the queue.
+        while not processor._urgent:
+            waiting.wait(0.001)
+        with tracer.start_as_current_span("from-thread"):
+            pass
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    try:
+        found = processor.store.wait_for(name="from-thread", timeout=30)
+    finally:
+        thread.join()
+    assert [r.name for r in found] == ["from-thread"]
+    assert processor._urgent == 0
+
+
+def test_bad_batch_size_raises(tmp_path):
+    with pytest.raises(ValueError, match="invalid batch_size 0"):
+        FileBasedSpanProcessor(tmp_path / "x.jsonl", batch_size=0)
+
+
+def test_a_torn_line_marks_the_file_as_not_whole(tmp_path, monkeypatch):
+    import pytest_tracestore.processor as processor_module
+
+    real_write = os.write
+    state = {"calls": 0}
+
+    def torn_write(fd, data):
+        state["calls"] += 1
+        if state["calls"] == 1:
+            return real_write(fd, bytes(data[:5]))
+        raise OSError(28, "No space left on device")
+
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", batch_size=1)
+    monkeypatch.setattr(processor_module.os, "write", torn_write)
+    tracer = provider_with(processor).get_tracer("t")
+    with pytest.warns(TraceStoreWarning, match="could not write spans"):
+        with tracer.start_as_current_span("s"):
+            pass
+    monkeypatch.undo()
+    assert not processor.lines_whole
+    processor.shutdown()
+    assert not processor.lines_whole  # a trim keeps the torn line, so it stays so
+    assert not FileBasedSpanProcessor(tmp_path / "o.jsonl", format="otlp").lines_whole

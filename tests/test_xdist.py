@@ -57,14 +57,21 @@ def test_one_merged_fifo_capped_artifact_and_one_header_and_summary(pytester, xd
     assert result.stdout.str().count("tracestore: ") == 2
 
 
-def test_a_dead_worker_loses_no_spans(pytester):
+@pytest.mark.parametrize("batch_size", [None, "1"])
+def test_a_dead_worker_keeps_the_spans_it_wrote(pytester, batch_size):
     pytester.makepyfile(
         """
         import os
+        import pytest
         from opentelemetry import trace
         tracer = trace.get_tracer("demo")
 
-        def test_dies(trace_store_processor):
+        @pytest.fixture
+        def prepared():
+            with tracer.start_as_current_span("in-setup"):
+                pass
+
+        def test_dies(prepared, trace_store_processor):
             with tracer.start_as_current_span("before-death"):
                 pass
             # Die halfway through writing a line, as a killed process can.
@@ -77,17 +84,24 @@ def test_a_dead_worker_loses_no_spans(pytester):
                 pass
         """
     )
-    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", "-n", "2")
+    args = ["--trace-store-path", "run.jsonl", "-n", "2"]
+    if batch_size:
+        args += ["--trace-store-batch-size", batch_size]
+    result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1, failed=1)
     artifact = pytester.path / "run.jsonl"
     names = sorted(json.loads(x)["name"] for x in artifact.read_text().splitlines())
-    assert names == ["before-death", "survivor"]
+    # The setup phase's spans were written when it ended; the call's span is
+    # written as it ends only with a batch size of 1.
+    written = ["before-death", "in-setup"] if batch_size == "1" else ["in-setup"]
+    assert names == sorted(written + ["survivor"])
     result.stdout.fnmatch_lines(
         [
-            "*xdist worker gw* ended without reporting its spans; merged the 1 found in its file*",
+            "*xdist worker gw* ended without reporting its spans; "
+            f"merged the {len(written)} found in its file*",
         ]
     )
-    result.stdout.fnmatch_lines(["*gw*.jsonl:2: skipped a corrupt line*"])
+    result.stdout.fnmatch_lines([f"*gw*.jsonl:{len(written) + 1}: skipped a corrupt line*"])
     assert sorted(p.name for p in pytester.path.iterdir() if "run.jsonl" in p.name) == ["run.jsonl"]
 
 

@@ -21,7 +21,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import hooks
 from .merge import timed_lines, write_newest
-from .processor import FORMATS, FileBasedSpanProcessor, RecordTransform
+from .processor import (
+    DEFAULT_BATCH_SIZE,
+    FORMATS,
+    FileBasedSpanProcessor,
+    RecordTransform,
+)
 from .record import SpanRecord
 from .redact import RedactionPolicy, policy_from_lines
 from .serialize import encode_line, record_line
@@ -89,6 +94,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"keep only the newest N spans in memory and in the file "
         f"(default: {DEFAULT_MAX_SPANS}). Ini: trace_store_max_spans.",
+    )
+    group.addoption(
+        "--trace-store-batch-size",
+        dest="trace_store_batch_size",
+        metavar="N",
+        default=None,
+        help=f"write ended spans to the file N at a time, and at the end of every test "
+        f"phase (default: {DEFAULT_BATCH_SIZE}); 1 writes each span as it ends, so a "
+        "process killed mid-test (os._exit, SIGKILL, a crash) keeps all of them. "
+        "Ini: trace_store_batch_size.",
     )
     group.addoption(
         "--trace-store-format",
@@ -160,6 +175,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(DEFAULT_MAX_SPANS),
     )
     parser.addini(
+        "trace_store_batch_size",
+        help=f"write ended spans to the file N at a time, and at the end of every test "
+        f"phase (default: {DEFAULT_BATCH_SIZE}; 1: each span as it ends)",
+        default=str(DEFAULT_BATCH_SIZE),
+    )
+    parser.addini(
         "trace_store_format",
         help="format of the span file: jsonl (default) or otlp (OTLP JSON Lines)",
         default="",
@@ -175,15 +196,16 @@ def _setting(config: pytest.Config, name: str) -> tuple[Optional[str], str]:
     return (str(ini) if ini not in (None, "") else None), f"{name} (ini)"
 
 
-def _read_max_spans(config: pytest.Config) -> int:
-    value, where = _setting(config, "trace_store_max_spans")
+def _read_count(config: pytest.Config, name: str, default: int, unit: str) -> int:
+    """A whole number >= 1 from a flag or ini key; anything else is a usage error."""
+    value, where = _setting(config, name)
     if value is None:
-        return DEFAULT_MAX_SPANS
+        return default
     try:
         number = int(value.strip())
     except ValueError:
         raise pytest.UsageError(
-            f"{where}: expected a whole number of spans, got {value!r}"
+            f"{where}: expected a whole number of {unit}, got {value!r}"
         ) from None
     if number < 1:
         raise pytest.UsageError(f"{where}: must be at least 1, got {number}")
@@ -281,6 +303,7 @@ def _make_processor(
     max_spans: int,
     file_format: str,
     redaction: Optional[RedactionPolicy],
+    batch_size: int,
 ) -> FileBasedSpanProcessor:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,6 +318,7 @@ def _make_processor(
             max_bytes=DEFAULT_MAX_BYTES,
             format=file_format,
             redaction=redaction,
+            batch_size=batch_size,
         )
     except OSError as exc:
         raise pytest.UsageError(
@@ -328,7 +352,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
     if config.getoption("help", False) or config.getoption("version", False):
         return
-    max_spans = _read_max_spans(config)
+    max_spans = _read_count(config, "trace_store_max_spans", DEFAULT_MAX_SPANS, "spans")
+    batch_size = _read_count(config, "trace_store_batch_size", DEFAULT_BATCH_SIZE, "spans")
     file_format = _read_format(config)
     path, where = _read_path(config)
     settings = _read_report_settings(config)
@@ -342,7 +367,7 @@ def pytest_configure(config: pytest.Config) -> None:
         own = Path(folder) / f"{workerid}.jsonl" if folder else path.with_name(
             f"{path.stem}.{workerid}{path.suffix}"
         )
-        processor = _make_processor(own, where, max_spans, file_format, redaction)
+        processor = _make_processor(own, where, max_spans, file_format, redaction, batch_size)
     elif _is_xdist_controller(config):
         # The controller runs no tests, but its own spans (a conftest's, say)
         # are kept like a worker's and merged with theirs at the end.
@@ -356,11 +381,11 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{where}: cannot write {path}: {exc.strerror or exc}"
             ) from None
         processor = _make_processor(
-            folder / "controller.jsonl", where, max_spans, file_format, redaction
+            folder / "controller.jsonl", where, max_spans, file_format, redaction, batch_size
         )
         controller = XdistController(folder)
     else:
-        processor = _make_processor(path, where, max_spans, file_format, redaction)
+        processor = _make_processor(path, where, max_spans, file_format, redaction, batch_size)
     plugin = TraceStorePlugin(config, processor, settings, artifact=path, xdist=controller)
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
@@ -422,7 +447,11 @@ class XdistController:
                 recorded += len(lines)
             elif report["spans"] is not None:
                 # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
-                lines = timed_lines(f"xdist worker {workerid}", report["spans"].split("\n"))
+                lines = timed_lines(
+                    f"xdist worker {workerid}",
+                    report["spans"].split("\n"),
+                    whole=bool(report.get("whole")),
+                )
                 recorded += int(report["recorded"])
             else:  # the worker could not read its own file back: try here
                 file = Path(report["path"])
@@ -616,6 +645,9 @@ class TraceStorePlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
+        # Every test phase ends with its spans in the file, before its report
+        # is made: a run killed later keeps them.
+        self.processor.drain()
         view = item.stash.get(test_store_key, None)
         if view is not None:
             failing = call.excinfo is not None and not call.excinfo.errisinstance(
@@ -700,6 +732,7 @@ class TraceStorePlugin:
             "path": str(self.processor.path),
             "recorded": self.processor.store.added,
             "spans": spans,
+            "whole": self.processor.lines_whole,
         }
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

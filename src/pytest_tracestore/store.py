@@ -147,7 +147,21 @@ class TraceStore:
         # wait_for sleeps on this; add() notifies only while someone waits.
         self._added_cond = threading.Condition(self._lock)
         self._waiters = 0
+        # The processor that feeds this store, if any: it queues ended spans,
+        # and every read drains that queue first.
+        self._source: Any = None
         self._reset()
+
+    def _sync(self) -> None:
+        """Take in the spans the feeding processor has queued.  Never with the lock held.
+
+        The processor takes its own lock and then this store's, so draining
+        with this store's lock held could deadlock against a drain in another
+        thread.
+        """
+        source = self._source
+        if source is not None and source._queue:
+            source.drain()
 
     def _reset(self) -> None:
         self._records: Deque[SpanRecord] = deque()
@@ -182,9 +196,29 @@ class TraceStore:
                 self._added_cond.notify_all()
 
     def extend(self, records: Iterable[SpanRecord]) -> None:
-        """Add records in order."""
+        """Add records in order, evicting the oldest records if a limit is passed.
+
+        The result is the same as adding them one at a time.
+        """
+        records = list(records)
+        total = 0
         for record in records:
-            self.add(record)
+            if not isinstance(record, SpanRecord):
+                raise ValueError(f"expected a SpanRecord, got {record!r}")
+            line = record._size  # type: ignore[attr-defined]
+            total += _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
+        with self._lock:
+            held = self._records
+            held.extend(records)
+            self._pending += len(records)
+            self._bytes += total
+            # Eviction is FIFO, so evicting after the whole batch keeps what
+            # evicting after each record would have kept.
+            if len(held) > self._span_cap or self._bytes > self._byte_cap:
+                while len(held) > self._span_cap or (self._bytes > self._byte_cap and len(held) > 1):
+                    self._evict_oldest()
+            if self._waiters:
+                self._added_cond.notify_all()
 
     def _catch_up(self) -> None:
         """Index the records added since the last lookup.  Call with the lock held."""
@@ -229,6 +263,7 @@ class TraceStore:
 
     def clear(self) -> None:
         """Remove every record (counters included)."""
+        self._sync()
         with self._lock:
             indexed = list(self._by_attr)
             self._reset()
@@ -237,18 +272,22 @@ class TraceStore:
     # -- reading --------------------------------------------------------
 
     def __len__(self) -> int:
+        self._sync()
         return len(self._records)
 
     def __bool__(self) -> bool:
+        self._sync()
         return bool(self._records)
 
     def __iter__(self) -> Iterator[SpanRecord]:
         """Iterate over a snapshot of the records, oldest first (end order)."""
+        self._sync()
         with self._lock:
             snapshot = list(self._records)
         return iter(snapshot)
 
     def __repr__(self) -> str:
+        self._sync()
         with self._lock:
             self._catch_up()
             return (
@@ -269,17 +308,20 @@ class TraceStore:
     @property
     def evicted(self) -> int:
         """How many records the FIFO limits have evicted since the last ``clear()``."""
+        self._sync()
         return self._evicted
 
     @property
     def added(self) -> int:
         """How many records were added since the last ``clear()``."""
+        self._sync()
         with self._lock:  # an eviction in progress must not show as one span fewer
             return self._evicted + len(self._records)
 
     @property
     def estimated_bytes(self) -> int:
         """The estimated memory held by the records, as the budget counts it."""
+        self._sync()
         return self._bytes
 
     def spans(self, query: Query | None = None, **filters: Any) -> list[SpanRecord]:
@@ -287,6 +329,7 @@ class TraceStore:
 
         Takes the same arguments as :meth:`query_spans`.
         """
+        self._sync()
         if query is None and not filters:
             with self._lock:
                 return sorted(self._records, key=_by_start)
@@ -370,6 +413,7 @@ class TraceStore:
 
     def trace_ids(self) -> list[str]:
         """The ids of the traces held, in the order their first span ended."""
+        self._sync()
         with self._lock:
             self._catch_up()
             return list(self._by_trace)
@@ -381,6 +425,7 @@ class TraceStore:
         ``ValueError`` naming it; an unknown one gives ``[]``.
         """
         key = normalize_trace_id(trace_id)
+        self._sync()
         with self._lock:
             self._catch_up()
             bucket = self._by_trace.get(key)
@@ -388,6 +433,7 @@ class TraceStore:
 
     def failures(self) -> list[SpanRecord]:
         """Every span whose status is ``ERROR``, ordered by start time."""
+        self._sync()
         with self._lock:
             self._catch_up()
             bucket = self._by_status.get("ERROR")
@@ -398,6 +444,7 @@ class TraceStore:
         if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours > 0:
             raise ValueError(f"invalid hours {hours!r}: expected a positive number")
         cutoff = time.time_ns() - int(hours * 3600 * 1e9)
+        self._sync()
         with self._lock:
             self._catch_up()
             bucket = self._by_status.get("ERROR") or ()
@@ -413,6 +460,7 @@ class TraceStore:
         matches a qualified one: ``"Declined"`` matches ``shop.payments.Declined``.
         """
         wanted = error_type_name(error_type)
+        self._sync()
         with self._lock:
             self._catch_up()
             bucket = self._by_error.get(short_error_type(wanted)) or ()
@@ -438,6 +486,7 @@ class TraceStore:
                 f"invalid attribute value {value!r}: expected a str, bool, int, float "
                 "or a sequence of them"
             ) from None
+        self._sync()
         with self._lock:
             bucket = self._attr_index(key).get(index_key) or ()
             found = [r for r in bucket if _same_value(r.attributes.get(key), value)]
@@ -466,6 +515,7 @@ class TraceStore:
             return self.spans()
         query = _as_query(query, filters)
         norm = query.normalized
+        self._sync()
         with self._lock:
             self._catch_up()
             candidates: Optional[Iterable[SpanRecord]] = None
@@ -503,26 +553,40 @@ class TraceStore:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ValueError(f"invalid timeout {timeout!r}: expected a number of seconds >= 0")
         deadline = time.monotonic() + timeout
-        with self._lock:
+        source = self._source
+        if source is not None:
+            # Spans ending in other threads of this process reach the store
+            # (and wake this wait) as they end, not a batch later.
+            source._wait_started()
+        try:
             while True:
+                with self._lock:
+                    seen = self._evicted + len(self._records)
                 found = self.query_spans(**filters)
                 remaining = deadline - time.monotonic()
                 if found or remaining <= 0:
                     break
-                self._waiters += 1
-                try:
-                    self._added_cond.wait(remaining)
-                finally:
-                    self._waiters -= 1
-            if found:
-                return found
-            seen = [
+                with self._lock:
+                    if self._evicted + len(self._records) != seen:
+                        continue  # spans came in since the query: look again
+                    self._waiters += 1
+                    try:
+                        self._added_cond.wait(remaining)
+                    finally:
+                        self._waiters -= 1
+        finally:
+            if source is not None:
+                source._wait_ended()
+        if found:
+            return found
+        with self._lock:
+            seen_spans = [
                 f"{r.name!r} ({r.resource.get('service.name', 'no service.name')})"
                 for r in self._records
             ]
         wanted = ", ".join(f"{k}={v!r}" for k, v in filters.items()) or "any span"
-        held = "; ".join(seen[-20:]) if seen else "nothing"
-        more = f" (the last 20 of {len(seen)})" if len(seen) > 20 else ""
+        held = "; ".join(seen_spans[-20:]) if seen_spans else "nothing"
+        more = f" (the last 20 of {len(seen_spans)})" if len(seen_spans) > 20 else ""
         raise AssertionError(
             f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"
         )
