@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
 from pytest_tracestore import FileBasedSpanProcessor, TraceStore, TraceStoreWarning
-from pytest_tracestore.processor import DEFAULT_BATCH_SIZE
+from pytest_tracestore.processor import _MIN_SLACK, DEFAULT_BATCH_SIZE
 
 
 def provider_with(processor):
@@ -76,14 +76,15 @@ def test_fifo_file_and_memory_keep_newest_in_end_order(tmp_path):
     path = tmp_path / "spans.jsonl"
     processor = FileBasedSpanProcessor(path, max_spans=10)
     tracer = provider_with(processor).get_tracer("t")
-    for i in range(1000):
+    count = 2 * _MIN_SLACK + 100  # enough to prune the file twice on the way
+    for i in range(count):
         with tracer.start_as_current_span(f"s{i}"):
             pass
     # Pruning is amortised: the file may run ahead of the cap until shutdown.
-    assert 10 <= len(read_lines(path)) < 10 + 300
+    assert 10 <= len(read_lines(path)) < 10 + _MIN_SLACK
     processor.shutdown()
     names = [line["name"] for line in read_lines(path)]
-    assert names == [f"s{i}" for i in range(990, 1000)]
+    assert names == [f"s{i}" for i in range(count - 10, count)]
     assert [r.name for r in processor.store] == names
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]  # no temp files left
 
@@ -208,7 +209,7 @@ def test_threads_lose_no_span_and_every_line_is_json(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-@pytest.mark.parametrize("count", [120, 700])
+@pytest.mark.parametrize("count", [120, _MIN_SLACK + 700])
 @pytest.mark.parametrize("batch_size", [1, DEFAULT_BATCH_SIZE])
 def test_sigkill_keeps_every_span_written_before_it(tmp_path, count, batch_size):
     path = tmp_path / "spans.jsonl"
@@ -235,7 +236,7 @@ def test_sigkill_keeps_every_span_written_before_it(tmp_path, count, batch_size)
     # Nothing trimmed the file at exit.  Below the pruning threshold every
     # written span is there; past it, a run of the newest, at least max_spans
     # of them, the last written one included.
-    if count == 120:
+    if count < _MIN_SLACK:
         assert names == [f"s{i}" for i in range(last)]
     else:
         assert len(names) >= 50
@@ -250,7 +251,8 @@ def test_otlp_format_writes_one_traces_data_per_line_and_keeps_the_fifo(tmp_path
     path = tmp_path / "spans.jsonl"
     processor = FileBasedSpanProcessor(path, max_spans=3, format="otlp")
     tracer = provider_with(processor).get_tracer("shop", "2.0")
-    for i in range(300):  # enough to prune the file once on the way
+    count = _MIN_SLACK + 100  # enough to prune the file once on the way
+    for i in range(count):
         with tracer.start_as_current_span(f"s{i}", attributes={"i": i, "tags": ["a", "b"]}):
             pass
     processor.shutdown()
@@ -258,7 +260,7 @@ def test_otlp_format_writes_one_traces_data_per_line_and_keeps_the_fifo(tmp_path
     assert len(lines) == 3
     first = json.loads(lines[0])["resourceSpans"][0]
     assert first["scopeSpans"][0]["scope"] == {"name": "shop", "version": "2.0"}
-    assert first["scopeSpans"][0]["spans"][0]["name"] == "s297"
+    assert first["scopeSpans"][0]["spans"][0]["name"] == f"s{count - 3}"
     assert [r for line in lines for r in records_from_otlp_line(line)] == list(processor.store)
     assert list(TraceStore.load(path)) == list(processor.store)
 

@@ -369,3 +369,35 @@ def test_indexes_catch_up_with_adds_and_evictions_between_lookups():
             ]
             assert store.trace_ids() == list(dict.fromkeys(r.trace_id for r in held))
     assert store.evicted == 53
+
+
+@pytest.mark.parametrize("limits", [{"max_spans": 7}, {"max_spans": None, "max_bytes": 4000}])
+def test_extend_keeps_what_adding_one_at_a_time_keeps(limits):
+    import random
+
+    rng = random.Random(7)
+    batches = [
+        [
+            make_record(
+                name=f"b{b}s{i}",
+                status=rng.choice(["OK", "ERROR", "UNSET"]),
+                attributes={"k": rng.randrange(3), "pad": "x" * rng.randrange(400)},
+            )
+            for i in range(rng.randrange(1, 12))
+        ]
+        for b in range(12)
+    ]
+    one, many = TraceStore(**limits), TraceStore(**limits)
+    for n, batch in enumerate(batches):
+        for record in batch:
+            one.add(record)
+        many.extend(batch)
+        if n % 3 == 1:  # index some records, leave others pending
+            assert one.filter_by_attribute("k", 1) == many.filter_by_attribute("k", 1)
+        assert list(one) == list(many)
+        assert (one.evicted, one.estimated_bytes) == (many.evicted, many.estimated_bytes)
+        assert one.failures() == many.failures()
+        assert one.trace_ids() == many.trace_ids()
+    assert many.evicted > 0
+    with pytest.raises(ValueError, match="expected a SpanRecord"):
+        many.extend([make_record(), "not a record"])

@@ -103,6 +103,16 @@ def _error_keys(record: SpanRecord) -> tuple[str, ...]:
     return tuple({short_error_type(t) for t in record.error_types()})
 
 
+def batch_bytes(records: Iterable[SpanRecord]) -> int:
+    """The estimated memory of records, as a store's budget counts it."""
+    return sum(
+        _BYTES_PER_RECORD + record._size // 2  # type: ignore[attr-defined]
+        if record._size  # type: ignore[attr-defined]
+        else _size_of(record)
+        for record in records
+    )
+
+
 def _size_of(record: SpanRecord) -> int:
     line = record._size  # type: ignore[attr-defined]
     if not line:
@@ -124,6 +134,10 @@ class TraceStore:
     touches the store.  Lookups by trace id, status and error type use
     indexes; an attribute key gets an index the first time it is queried,
     kept up to date from then on.
+
+    A store fed by a :class:`~pytest_tracestore.FileBasedSpanProcessor` (its
+    ``store``, or a subscriber) first takes in the spans that processor has
+    queued, on every read: a query never misses a span that has ended.
 
     Adding a record only appends it: the indexes catch up with the records
     added since the last lookup when the next lookup comes.  Spans end far
@@ -201,12 +215,13 @@ class TraceStore:
         The result is the same as adding them one at a time.
         """
         records = list(records)
-        total = 0
         for record in records:
             if not isinstance(record, SpanRecord):
                 raise ValueError(f"expected a SpanRecord, got {record!r}")
-            line = record._size  # type: ignore[attr-defined]
-            total += _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
+        self._add_batch(records, batch_bytes(records))
+
+    def _add_batch(self, records: List[SpanRecord], total: int) -> None:
+        """Add checked records whose estimated bytes (:func:`batch_bytes`) are ``total``."""
         with self._lock:
             held = self._records
             held.extend(records)
@@ -215,8 +230,19 @@ class TraceStore:
             # Eviction is FIFO, so evicting after the whole batch keeps what
             # evicting after each record would have kept.
             if len(held) > self._span_cap or self._bytes > self._byte_cap:
-                while len(held) > self._span_cap or (self._bytes > self._byte_cap and len(held) > 1):
-                    self._evict_oldest()
+                while len(held) > self._span_cap or (
+                    self._bytes > self._byte_cap and len(held) > 1
+                ):
+                    if self._pending >= len(held):
+                        # Never indexed, as in a run nobody queries: only
+                        # the counters change (_evict_oldest, inlined).
+                        record = held.popleft()
+                        self._pending -= 1
+                        self._evicted += 1
+                        line = record._size  # type: ignore[attr-defined]
+                        self._bytes -= _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
+                    else:
+                        self._evict_oldest()
             if self._waiters:
                 self._added_cond.notify_all()
 
