@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 
 import pytest
@@ -241,7 +242,6 @@ def test_sigkill_keeps_every_span_written_before_it(tmp_path, count, batch_size)
     else:
         assert len(names) >= 50
         assert names == [f"s{i}" for i in range(last - len(names), last)]
-    assert count - last < batch_size
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]
 
 
@@ -518,23 +518,143 @@ def test_subscribers_get_exactly_the_spans_that_ended_while_subscribed(tmp_path)
 def test_wait_for_wakes_for_a_span_ending_in_another_thread(tmp_path):
     processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
     tracer = provider_with(processor).get_tracer("t")
-    waiting = threading.Event()
+    store = processor.store
+    pause = threading.Event()
 
     def background():
-        # End the span only once wait_for waits: it must not sit in the queue.
-        while not processor._urgent:
-            waiting.wait(0.001)
+        # End the span only once wait_for sleeps on its condition: left in
+        # the queue, it would be found only by the last look at the timeout.
+        while not store._waiters:
+            pause.wait(0.001)
         with tracer.start_as_current_span("from-thread"):
             pass
 
     thread = threading.Thread(target=background)
     thread.start()
+    start = time.monotonic()
     try:
-        found = processor.store.wait_for(name="from-thread", timeout=30)
+        found = store.wait_for(name="from-thread", timeout=20)
     finally:
         thread.join()
     assert [r.name for r in found] == ["from-thread"]
+    assert time.monotonic() - start < 10  # woken by the span, not by the timeout
     assert processor._urgent == 0
+
+
+def test_wait_for_leaves_no_urgency_behind_when_it_raises(tmp_path):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    with pytest.raises(ValueError):
+        processor.store.wait_for(timeout=1, no_such_filter=1)
+    with pytest.raises(AssertionError, match="no span matching"):
+        processor.store.wait_for(timeout=0, name="never")
+    assert processor._urgent == 0
+
+
+class _CountingLock:
+    """An RLock that counts the threads that came to take it."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.arrivals = 0
+        self.arrived = threading.Event()
+
+    def __enter__(self):
+        self.arrivals += 1
+        self.arrived.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
+def test_a_read_waits_for_a_drain_running_in_another_thread(tmp_path):
+    # The drainer has taken "mine" off the queue but not stored it yet: a
+    # read in another thread must wait for it, not find the queue empty and
+    # return without the span.
+    release = threading.Event()
+    in_transform = threading.Event()
+    lock = _CountingLock()
+
+    def transform(record):
+        if record.name == "bg":
+            in_transform.set()
+            release.wait(60)
+        return record
+
+    processor = FileBasedSpanProcessor(
+        tmp_path / "spans.jsonl", batch_size=2, transform=transform
+    )
+    processor._lock = lock
+    tracer = provider_with(processor).get_tracer("t")
+    with tracer.start_as_current_span("mine"):
+        pass
+
+    def end_bg():
+        with tracer.start_as_current_span("bg"):  # fills the batch: drains here
+            pass
+
+    drainer = threading.Thread(target=end_bg)
+    drainer.start()
+    assert in_transform.wait(60)
+    assert not processor._queue and processor._draining
+    seen = []
+    lock.arrived.clear()
+    arrivals = lock.arrivals
+
+    def read():
+        try:
+            seen.append([r.name for r in processor.store.spans()])
+        finally:
+            lock.arrived.set()  # wakes the test also if the read returned at once
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    lock.arrived.wait(60)  # the reader came for the lock (or gave up on it) ...
+    came_for_the_lock = lock.arrivals > arrivals
+    release.set()  # ... so the drain may finish
+    drainer.join()
+    reader.join()
+    assert came_for_the_lock
+    assert seen == [["mine", "bg"]]
+
+
+def test_a_warning_turned_error_loses_no_span_of_the_batch(tmp_path):
+    def transform(record):
+        if record.name == "s2":
+            raise RuntimeError("bad hook")
+        return record
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, batch_size=4, transform=transform)
+    tracer = provider_with(processor).get_tracer("t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TraceStoreWarning)
+        with pytest.raises(TraceStoreWarning, match="could not transform a span"):
+            for i in range(4):
+                with tracer.start_as_current_span(f"s{i}"):
+                    pass
+    # The warning came once the batch was stored and written, s2 as it was.
+    assert [r.name for r in processor.store] == ["s0", "s1", "s2", "s3"]
+    assert [line["name"] for line in read_lines(path)] == ["s0", "s1", "s2", "s3"]
+
+
+def test_spans_a_transform_ends_are_drained_with_the_batch(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path)
+    tracer = provider_with(processor).get_tracer("t")
+
+    def transform(record):
+        if record.name == "outer":
+            with tracer.start_as_current_span("from-transform"):
+                pass
+        return record
+
+    processor.transform = transform
+    with tracer.start_as_current_span("outer"):
+        pass
+    assert processor.force_flush() is True
+    assert not processor._queue
+    assert [line["name"] for line in read_lines(path)] == ["outer", "from-transform"]
 
 
 def test_bad_batch_size_raises(tmp_path):

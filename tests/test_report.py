@@ -300,3 +300,34 @@ def test_hooks(trace_store, trace_store_processor):
     artifact = {s["name"]: s for s in lines(pytester.path / "run.jsonl")}
     assert sorted(artifact) == ["POST /checkout", "inventory.reserve", "payments.charge"]
     assert artifact["inventory.reserve"]["attributes"] == {"warehouse": "north"}
+
+
+def test_a_failing_record_hook_under_filterwarnings_error_ends_the_run_cleanly(pytester):
+    # The spans are drained at the end of the call phase, outside any test
+    # code: the hook's warning must not become an INTERNALERROR there, nor
+    # cost the batch its spans.
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makeconftest(
+        """
+        def pytest_tracestore_record(record):
+            if record.name == "bad":
+                raise RuntimeError("hook bug")
+            return record
+        """
+    )
+    pytester.makepyfile(
+        """
+        from opentelemetry import trace
+
+        def test_spans():
+            tracer = trace.get_tracer("t")
+            for name in ("good", "bad", "also-good"):
+                with tracer.start_as_current_span(name):
+                    pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl")
+    result.assert_outcomes(passed=1)
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*TraceStoreWarning: pytest-tracestore: could not transform a span*"])
+    assert [s["name"] for s in lines(pytester.path / "run.jsonl")] == ["good", "bad", "also-good"]

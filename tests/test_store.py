@@ -401,3 +401,19 @@ def test_extend_keeps_what_adding_one_at_a_time_keeps(limits):
     assert many.evicted > 0
     with pytest.raises(ValueError, match="expected a SpanRecord"):
         many.extend([make_record(), "not a record"])
+
+
+def test_extend_reads_a_long_iterable_a_chunk_at_a_time():
+    store = TraceStore(max_spans=5)
+    held = []
+
+    def records():
+        for i in range(5000):
+            held.append(len(store._records))
+            yield make_record(name=f"s{i}")
+
+    store.extend(records())
+    # Records were added (and evicted) while the iterable was still being read.
+    assert max(held) == 5 and held[-1] == 5
+    assert [r.name for r in store] == [f"s{i}" for i in range(4995, 5000)]
+    assert store.evicted == 4995

@@ -28,7 +28,11 @@ def pytest_tracestore_record(record: SpanRecord) -> Optional[SpanRecord]:
     implementations, each receives what the previous one returned, in
     pluggy's call order; the first ``None`` drops the span.
 
-    It runs on the span-end path of the application's threads: keep it quick.
+    It runs when the processor writes its queue of ended spans: in the thread
+    whose span filled the batch, or in whichever reads a store, often
+    pytest's own at the end of a test phase.  It runs under the processor's
+    lock, so keep it quick; it may read a store (which then holds the spans
+    of earlier batches) or end spans of its own (they join the same drain).
     When no plugin implements it, it costs nothing.  An implementation that
     raises keeps the span as it was and is reported once as a
     ``TraceStoreWarning``.

@@ -6,6 +6,7 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -13,7 +14,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Optional
+from typing import TYPE_CHECKING, Any, Generator, Iterator, Optional
 
 import pytest
 from opentelemetry import trace
@@ -585,11 +586,13 @@ class TraceStorePlugin:
         # call and teardown, from any thread.
         view = ScopedTraceStore(self.processor.store, max_bytes=DEFAULT_MAX_BYTES)
         item.stash[test_store_key] = view
-        self.processor.subscribe(view)
+        with _warnings_only():
+            self.processor.subscribe(view)
         try:
             yield
         finally:
-            self.processor.unsubscribe(view)
+            with _warnings_only():
+                self.processor.unsubscribe(view)
             # Release the test's spans: a long run must not keep them all.
             del item.stash[test_store_key]
 
@@ -645,6 +648,20 @@ class TraceStorePlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
+        with _warnings_only():
+            self._before_report(item, call)
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        view = item.stash.get(test_store_key, None)
+        if view is None:
+            return
+        failed = item.stash.get(test_failed_key, False) or report.failed
+        item.stash[test_failed_key] = failed
+        if failed and call.when == "teardown" and view:
+            with _warnings_only():
+                self._record_failure_evidence(item, report, view)
+
+    def _before_report(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
         # Every test phase ends with its spans in the file, before its report
         # is made: a run killed later keeps them.
         self.processor.drain()
@@ -670,14 +687,6 @@ class TraceStorePlugin:
                         redaction=self.processor.redaction,
                     ),
                 )
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        if view is None:
-            return
-        failed = item.stash.get(test_failed_key, False) or report.failed
-        item.stash[test_failed_key] = failed
-        if failed and call.when == "teardown" and view:
-            self._record_failure_evidence(item, report, view)
 
     def _record_failure_evidence(
         self, item: pytest.Item, report: pytest.TestReport, view: ScopedTraceStore
@@ -752,11 +761,25 @@ class TraceStorePlugin:
             # Before the processor closes: a request being handled now still
             # lands in the file.
             self._receiver.stop()
-        if self.provider is not None:
-            self.provider.force_flush(timeout_millis=5000)
-        self.processor.shutdown()
+        with _warnings_only():
+            if self.provider is not None:
+                self.provider.force_flush(timeout_millis=5000)
+            self.processor.shutdown()
         if self.xdist is not None:
             self._merged = self.xdist.merge(self.processor, self.artifact)
+
+
+@contextlib.contextmanager
+def _warnings_only() -> Iterator[None]:
+    """Keep a TraceStoreWarning a warning in hooks that run outside any test phase.
+
+    A filter that turns warnings into errors would make one raise out of
+    pytest's own machinery (an INTERNALERROR that ends the run); as a warning
+    it still reaches pytest's warnings summary.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TraceStoreWarning)
+        yield
 
 
 def _chain(impls: list[Any]) -> RecordTransform:

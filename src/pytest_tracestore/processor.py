@@ -40,6 +40,10 @@ _MIN_SLACK = 4096
 #: and stored together.  Runs of 16 or more already get most of the gain.
 DEFAULT_BATCH_SIZE = 32
 
+# How many times one drain goes back for spans that ended while it ran (ended
+# by a transform, say) before leaving them to the next drain.
+_MAX_ROUNDS = 8
+
 
 class FileBasedSpanProcessor(SpanProcessor):
     """An OpenTelemetry ``SpanProcessor`` that keeps every finished span.
@@ -143,6 +147,7 @@ class FileBasedSpanProcessor(SpanProcessor):
         self._ever_torn = False
         self._prune_at = max_spans + max(max_spans, _MIN_SLACK)
         self._warned: set[str] = set()
+        self._unreported: list[str] = []
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: Optional[int] = self._open(truncate=True)
@@ -154,15 +159,25 @@ class FileBasedSpanProcessor(SpanProcessor):
         return os.open(self.path, flags, 0o644)
 
     def _warn_once(self, what: str, exc: BaseException) -> None:
+        # Only noted here: _report() warns once the lock is released and the
+        # batch is stored, so a warnings filter set to "error" cannot cost a
+        # batch its spans.
         if what in self._warned:
             return
         self._warned.add(what)
-        warnings.warn(
+        self._unreported.append(
             f"pytest-tracestore: could not {what} {self.path}: {exc}; "
-            "spans stay queryable in memory",
-            TraceStoreWarning,
-            stacklevel=3,
+            "spans stay queryable in memory"
         )
+
+    def _report(self) -> None:
+        """Issue the warnings noted under the lock.  Call without the lock."""
+        while self._unreported:
+            try:
+                message = self._unreported.pop(0)
+            except IndexError:  # another thread reported it
+                return
+            warnings.warn(message, TraceStoreWarning, stacklevel=3)
 
     # -- subscribers ----------------------------------------------------
 
@@ -173,6 +188,7 @@ class FileBasedSpanProcessor(SpanProcessor):
             self._drain_locked()
             self._subscribers = self._subscribers + (store,)
             store._source = self
+        self._report()
 
     def unsubscribe(self, store: TraceStore) -> None:
         """Stop adding spans to ``store``."""
@@ -182,6 +198,7 @@ class FileBasedSpanProcessor(SpanProcessor):
             self._subscribers = tuple(s for s in self._subscribers if s is not store)
             if store._source is self:
                 store._source = None
+        self._report()
 
     # -- SpanProcessor --------------------------------------------------
 
@@ -200,7 +217,6 @@ class FileBasedSpanProcessor(SpanProcessor):
     def _wait_started(self) -> None:
         with self._lock:
             self._urgent += 1
-            self._drain_locked()
 
     def _wait_ended(self) -> None:
         with self._lock:
@@ -210,23 +226,40 @@ class FileBasedSpanProcessor(SpanProcessor):
         """Write every queued span to the file and add it to the store and subscribers.
 
         Reading :attr:`store` or a subscriber drains first, so a query never
-        misses a span that has ended.
+        misses a span that has ended.  A drain running in another thread is
+        waited for: the spans it has taken off the queue are not stored yet.
         """
-        if self._queue:
+        if self._queue or self._draining:
             with self._lock:
                 self._drain_locked()
+            self._report()
 
     def _drain_locked(self) -> None:
         """Drain the queue in the order the spans ended.  Call with the lock held."""
-        queue = self._queue
-        if not queue or self._draining:
-            return
+        # Set before the first span leaves the queue (under the GIL, in this
+        # order), so a drain() elsewhere that finds the queue empty still
+        # waits for this one.
+        if self._draining:
+            return  # reentered from a transform: the running drain goes on
         self._draining = True
         try:
-            records: list[SpanRecord] = []
-            lines: list[bytes] = []
-            convert = self._converter.convert
-            # Spans ending in other threads meanwhile wait for the next drain.
+            # A transform may end spans of its own: take them in this drain
+            # too, within reason.
+            for _ in range(_MAX_ROUNDS):
+                if not self._queue:
+                    break
+                self._drain_round()
+        finally:
+            self._draining = False
+
+    def _drain_round(self) -> None:
+        """Write and store the spans queued now.  Lock held, ``_draining`` set."""
+        queue = self._queue
+        records: list[SpanRecord] = []
+        lines: list[bytes] = []
+        convert = self._converter.convert
+        try:
+            # Spans ending in other threads meanwhile wait for the next round.
             for _ in range(len(queue)):
                 span = queue.popleft()
                 try:
@@ -257,10 +290,11 @@ class FileBasedSpanProcessor(SpanProcessor):
                     object.__setattr__(record, "_size", len(data))
                 records.append(record)
                 lines.append(data)
+        finally:
+            # Even if something unforeseen broke the loop, the spans taken
+            # off the queue so far are kept.
             if records:
                 self._write(records, lines)
-        finally:
-            self._draining = False
 
     def add_record(self, record: SpanRecord) -> None:
         """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
@@ -272,19 +306,22 @@ class FileBasedSpanProcessor(SpanProcessor):
             raise ValueError(f"expected a SpanRecord, got {record!r}")
         if self._closed:
             return
-        if self.transform is not None:
-            result = self._transformed(record)
-            if result is None:
-                return
-            record = result
-        data = encode_line(self.line_for(record))
-        if not record._size:  # type: ignore[attr-defined]
-            # Built elsewhere: the memory estimate measures the line we just encoded.
-            object.__setattr__(record, "_size", len(data))
-        with self._lock:
-            # Spans that ended before this record arrived go first.
-            self._drain_locked()
-            self._write([record], [data])
+        try:
+            if self.transform is not None:
+                result = self._transformed(record)
+                if result is None:
+                    return
+                record = result
+            data = encode_line(self.line_for(record))
+            if not record._size:  # type: ignore[attr-defined]
+                # Built elsewhere: the memory estimate measures the line we just encoded.
+                object.__setattr__(record, "_size", len(data))
+            with self._lock:
+                # Spans that ended before this record arrived go first.
+                self._drain_locked()
+                self._write([record], [data])
+        finally:
+            self._report()
 
     def _transformed(self, record: SpanRecord) -> Optional[SpanRecord]:
         """:attr:`transform`'s verdict on ``record``: the record to keep, or ``None``."""
@@ -405,6 +442,7 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Write and store every queued span; with ``fsync``, sync the file too."""
+        synced = True
         with self._lock:
             self._drain_locked()
             if self._fd is not None and self.fsync:
@@ -412,8 +450,9 @@ class FileBasedSpanProcessor(SpanProcessor):
                     os.fsync(self._fd)
                 except OSError as exc:
                     self._warn_once("sync", exc)
-                    return False
-        return True
+                    synced = False
+        self._report()
+        return synced
 
     def shutdown(self) -> None:
         """Write the queued spans, trim the file to the newest ``max_spans`` and close it.
@@ -425,17 +464,17 @@ class FileBasedSpanProcessor(SpanProcessor):
                 return
             self._drain_locked()
             self._closed = True
-            if self._fd is None:
-                return
-            try:
-                if len(self._sizes) > self.max_spans or not self._sizes_exact:
-                    self._prune()
-            except OSError as exc:
-                self._warn_once("trim", exc)
-            finally:
-                if self._fd is not None:
-                    os.close(self._fd)
-                    self._fd = None
+            if self._fd is not None:
+                try:
+                    if len(self._sizes) > self.max_spans or not self._sizes_exact:
+                        self._prune()
+                except OSError as exc:
+                    self._warn_once("trim", exc)
+                finally:
+                    if self._fd is not None:
+                        os.close(self._fd)
+                        self._fd = None
+        self._report()
 
     # -- introspection --------------------------------------------------
 

@@ -35,6 +35,9 @@ _DEQUE_AT = 64
 
 _by_start = attrgetter("start_time")
 
+# How many records extend() reads from its iterable before adding them.
+_EXTEND_CHUNK = 1024
+
 # How many spans an assertion message lists before it says "and N more".
 _MAX_LISTED = 10
 
@@ -105,12 +108,11 @@ def _error_keys(record: SpanRecord) -> tuple[str, ...]:
 
 def batch_bytes(records: Iterable[SpanRecord]) -> int:
     """The estimated memory of records, as a store's budget counts it."""
-    return sum(
-        _BYTES_PER_RECORD + record._size // 2  # type: ignore[attr-defined]
-        if record._size  # type: ignore[attr-defined]
-        else _size_of(record)
-        for record in records
-    )
+    total = 0
+    for record in records:
+        line: int = record._size  # type: ignore[attr-defined]
+        total += _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
+    return total
 
 
 def _size_of(record: SpanRecord) -> int:
@@ -174,7 +176,7 @@ class TraceStore:
         thread.
         """
         source = self._source
-        if source is not None and source._queue:
+        if source is not None and (source._queue or source._draining):
             source.drain()
 
     def _reset(self) -> None:
@@ -212,13 +214,19 @@ class TraceStore:
     def extend(self, records: Iterable[SpanRecord]) -> None:
         """Add records in order, evicting the oldest records if a limit is passed.
 
-        The result is the same as adding them one at a time.
+        The result is the same as adding them one at a time.  ``records`` is
+        read a chunk at a time, so loading a long file into a capped store
+        never holds more than the cap and one chunk.
         """
-        records = list(records)
-        for record in records:
-            if not isinstance(record, SpanRecord):
-                raise ValueError(f"expected a SpanRecord, got {record!r}")
-        self._add_batch(records, batch_bytes(records))
+        source = iter(records)
+        while True:
+            chunk = list(islice(source, _EXTEND_CHUNK))
+            if not chunk:
+                return
+            for record in chunk:
+                if not isinstance(record, SpanRecord):
+                    raise ValueError(f"expected a SpanRecord, got {record!r}")
+            self._add_batch(chunk, batch_bytes(chunk))
 
     def _add_batch(self, records: List[SpanRecord], total: int) -> None:
         """Add checked records whose estimated bytes (:func:`batch_bytes`) are ``total``."""
