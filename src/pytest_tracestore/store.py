@@ -196,20 +196,7 @@ class TraceStore:
         """Add one record, evicting the oldest records if a limit is passed."""
         if not isinstance(record, SpanRecord):
             raise ValueError(f"expected a SpanRecord, got {record!r}")
-        line = record._size  # type: ignore[attr-defined]
-        size = _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
-        with self._lock:
-            records = self._records
-            records.append(record)
-            self._pending += 1
-            self._bytes += size
-            if len(records) > self._span_cap or self._bytes > self._byte_cap:
-                while len(records) > self._span_cap or (
-                    self._bytes > self._byte_cap and len(records) > 1
-                ):
-                    self._evict_oldest()
-            if self._waiters:
-                self._added_cond.notify_all()
+        self._add_batch([record], batch_bytes((record,)))
 
     def extend(self, records: Iterable[SpanRecord]) -> None:
         """Add records in order, evicting the oldest records if a limit is passed.
@@ -241,16 +228,7 @@ class TraceStore:
                 while len(held) > self._span_cap or (
                     self._bytes > self._byte_cap and len(held) > 1
                 ):
-                    if self._pending >= len(held):
-                        # Never indexed, as in a run nobody queries: only
-                        # the counters change (_evict_oldest, inlined).
-                        record = held.popleft()
-                        self._pending -= 1
-                        self._evicted += 1
-                        line = record._size  # type: ignore[attr-defined]
-                        self._bytes -= _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
-                    else:
-                        self._evict_oldest()
+                    self._evict_oldest()
             if self._waiters:
                 self._added_cond.notify_all()
 
