@@ -19,6 +19,11 @@ Figures:
    Target: <= 1.5 KB per span.
 3. get_trace and an indexed attribute lookup at 10,000 and 100,000 spans.
    Target: under 1 ms, and flat (ratio near 1) as the store grows.
+4. The processor's own cost per span inside a test run: tests of 50 small
+   spans, each test with its own subscribed view (as the plugin gives every
+   test), max_spans=1000.  Each setup's time over no processor at all, as a
+   ratio to what SimpleSpanProcessor(InMemorySpanExporter()) adds: the
+   default batches against batch_size=1 (a write(2) per span as it ends).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pytest_tracestore import FileBasedSpanProcessor
+from pytest_tracestore import FileBasedSpanProcessor, ScopedTraceStore
 from pytest_tracestore.processor import DEFAULT_BATCH_SIZE
 
 SPANS_PER_TRACE = 10
@@ -205,6 +210,42 @@ def bench_lookups(sizes: list[int], folder: Path) -> dict[int, dict[str, float]]
     }
 
 
+def _test_run(setup: str, folder: Path, tests: int = 40, per_test: int = 50) -> float:
+    """CPU seconds for ``tests`` tests of ``per_test`` spans through one setup."""
+    provider = TracerProvider()
+    processor = None
+    if setup == "memory":
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    elif setup != "none":
+        batch = 1 if setup == "ours-each" else DEFAULT_BATCH_SIZE
+        processor = FileBasedSpanProcessor(folder / f"run-{setup}.jsonl", batch_size=batch)
+        provider.add_span_processor(processor)
+    tracer = provider.get_tracer("bench")
+    gc.collect()
+    start = time.process_time()
+    for n in range(tests):
+        view = ScopedTraceStore(processor.store) if processor is not None else None
+        if processor is not None:
+            processor.subscribe(view)
+        for i in range(per_test):
+            with tracer.start_as_current_span("op", attributes={"n": n, "i": i, "ok": True}):
+                pass
+        if processor is not None:
+            processor.unsubscribe(view)
+    elapsed = time.process_time() - start
+    provider.shutdown()
+    return elapsed
+
+
+def bench_test_run(rounds: int, folder: Path) -> dict[str, float]:
+    """Per setup: its best time over no processor's best, as a ratio to the in-memory one's."""
+    setups = ("none", "memory", "ours", "ours-each")
+    timings = [{setup: _test_run(setup, folder) for setup in setups} for _ in range(rounds)]
+    best = {setup: min(t[setup] for t in timings) for setup in setups}
+    memory = best["memory"] - best["none"]
+    return {setup: (best[setup] - best["none"]) / memory for setup in setups[1:]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
@@ -258,6 +299,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"   {label:<22} {l * 1e6:7.1f} us at {large}; growth {l / s:4.2f}x; "
                 f"{'under' if l < 1e-3 else 'OVER'} 1 ms"
             )
+
+        costs = bench_test_run(rounds * 4, folder)
+        print("\n4. the processor's own cost per span in a test run (over no processor, best of")
+        print(f"   {rounds * 4}), as a ratio to the in-memory exporter's")
+        for setup, label in (
+            ("memory", "SimpleSpanProcessor(InMemorySpanExporter)  [baseline]"),
+            ("ours", "FileBasedSpanProcessor (defaults: batches of 32)"),
+            ("ours-each", "FileBasedSpanProcessor(batch_size=1)"),
+        ):
+            print(f"   {label:<55} {costs[setup]:5.2f}x")
+        print(f"   batches of 32 against batch_size=1: {costs['ours'] / costs['ours-each']:.2f}x")
     return 0
 
 
