@@ -6,7 +6,6 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -14,7 +13,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Generator, Optional
 
 import pytest
 from opentelemetry import trace
@@ -586,12 +585,12 @@ class TraceStorePlugin:
         # call and teardown, from any thread.
         view = ScopedTraceStore(self.processor.store, max_bytes=DEFAULT_MAX_BYTES)
         item.stash[test_store_key] = view
-        with _warnings_only():
+        with _warnings_only:
             self.processor.subscribe(view)
         try:
             yield
         finally:
-            with _warnings_only():
+            with _warnings_only:
                 self.processor.unsubscribe(view)
             # Release the test's spans: a long run must not keep them all.
             del item.stash[test_store_key]
@@ -648,8 +647,12 @@ class TraceStorePlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
-        with _warnings_only():
-            self._before_report(item, call)
+        # Every test phase ends with its spans in the file, before its report
+        # is made: a run killed later keeps them.
+        with _warnings_only:
+            self.processor.drain()
+        with _warnings_only:
+            self._add_section(item, call)
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         view = item.stash.get(test_store_key, None)
@@ -657,14 +660,13 @@ class TraceStorePlugin:
             return
         failed = item.stash.get(test_failed_key, False) or report.failed
         item.stash[test_failed_key] = failed
-        if failed and call.when == "teardown" and view:
-            with _warnings_only():
-                self._record_failure_evidence(item, report, view)
+        if failed and call.when == "teardown":
+            with _warnings_only:
+                if view:
+                    self._record_failure_evidence(item, report, view)
 
-    def _before_report(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
-        # Every test phase ends with its spans in the file, before its report
-        # is made: a run killed later keeps them.
-        self.processor.drain()
+    def _add_section(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+        """The "Captured traces" section of this phase's report, when it gets one."""
         view = item.stash.get(test_store_key, None)
         if view is not None:
             failing = call.excinfo is not None and not call.excinfo.errisinstance(
@@ -761,7 +763,7 @@ class TraceStorePlugin:
             # Before the processor closes: a request being handled now still
             # lands in the file.
             self._receiver.stop()
-        with _warnings_only():
+        with _warnings_only:
             if self.provider is not None:
                 self.provider.force_flush(timeout_millis=5000)
             self.processor.shutdown()
@@ -769,17 +771,30 @@ class TraceStorePlugin:
             self._merged = self.xdist.merge(self.processor, self.artifact)
 
 
-@contextlib.contextmanager
-def _warnings_only() -> Iterator[None]:
-    """Keep a TraceStoreWarning a warning in hooks that run outside any test phase.
+class _WarningsOnly:
+    """Keeps a TraceStoreWarning a warning in hooks that run outside any test phase.
 
     A filter that turns warnings into errors would make one raise out of
-    pytest's own machinery (an INTERNALERROR that ends the run); as a warning
-    it still reaches pytest's warnings summary.
+    pytest's own machinery (an INTERNALERROR that ends the run).  The
+    processor warns only once its work is done, so catching the raised
+    warning loses nothing; it is issued again as a plain warning and reaches
+    pytest's warnings summary.  A class, not a generator: it wraps every
+    subscription and drain of every test.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", TraceStoreWarning)
-        yield
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> bool:
+        if kind is None or not issubclass(kind, TraceStoreWarning):
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", TraceStoreWarning)
+            warnings.warn(exc, stacklevel=2)
+        return True
+
+
+_warnings_only = _WarningsOnly()
 
 
 def _chain(impls: list[Any]) -> RecordTransform:
