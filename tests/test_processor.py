@@ -524,7 +524,8 @@ def test_wait_for_wakes_for_a_span_ending_in_another_thread(tmp_path):
     def background():
         # End the span only once wait_for sleeps on its condition: left in
         # the queue, it would be found only by the last look at the timeout.
-        while not store._waiters:
+        deadline = time.monotonic() + 20
+        while not store._waiters and time.monotonic() < deadline:
             pause.wait(0.001)
         with tracer.start_as_current_span("from-thread"):
             pass
@@ -542,12 +543,89 @@ def test_wait_for_wakes_for_a_span_ending_in_another_thread(tmp_path):
 
 
 def test_wait_for_leaves_no_urgency_behind_when_it_raises(tmp_path):
-    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    def transform(record):
+        raise RuntimeError("hook bug")
+
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", transform=transform)
+    with provider_with(processor).get_tracer("t").start_as_current_span("s"):
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TraceStoreWarning)
+        # The drain inside wait_for warns, and the filter makes that raise.
+        with pytest.raises(TraceStoreWarning, match="could not transform"):
+            processor.store.wait_for(timeout=0)
     with pytest.raises(ValueError):
         processor.store.wait_for(timeout=1, no_such_filter=1)
-    with pytest.raises(AssertionError, match="no span matching"):
-        processor.store.wait_for(timeout=0, name="never")
     assert processor._urgent == 0
+
+
+def test_a_transform_that_reads_a_store_gets_its_verdict_and_the_warning_comes_after(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, batch_size=2)
+    seen = []
+
+    def transform(record):
+        if record.name == "broken":
+            raise RuntimeError("hook bug")
+        seen.append(len(processor.store))  # a store read, in mid-batch
+        return None if record.name == "secret" else record
+
+    processor.transform = transform
+    tracer = provider_with(processor).get_tracer("t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TraceStoreWarning)
+        with pytest.raises(TraceStoreWarning, match="could not transform"):
+            with tracer.start_as_current_span("broken"):
+                pass
+            with tracer.start_as_current_span("secret"):
+                pass
+    # The warning waited for the batch: "secret" was dropped as the hook said.
+    assert [r.name for r in processor.store] == ["broken"]
+    assert [line["name"] for line in read_lines(path)] == ["broken"]
+    assert seen == [0]
+
+
+def test_quiet_holds_warnings_back_and_issues_them_as_warnings(tmp_path):
+    def transform(record):
+        raise RuntimeError("hook bug")
+
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", transform=transform)
+    with provider_with(processor).get_tracer("t").start_as_current_span("s"):
+        pass
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("error", TraceStoreWarning)
+        with processor.quiet():
+            processor.drain()  # would raise here without quiet()
+            assert not caught
+            processor.shutdown()  # the work after the warning still runs
+    assert [str(w.message) for w in caught if w.category is TraceStoreWarning] == [
+        f"pytest-tracestore: could not transform a span for {processor.path}: hook bug; "
+        "spans stay queryable in memory"
+    ]
+    assert processor.closed and [r.name for r in processor.store] == ["s"]
+
+
+def test_an_interrupt_in_a_transform_puts_the_span_back(tmp_path):
+    calls = []
+
+    def transform(record):
+        calls.append(record.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return record
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, transform=transform)
+    tracer = provider_with(processor).get_tracer("t")
+    for name in ("a", "b", "c"):
+        with tracer.start_as_current_span(name):
+            pass
+    with pytest.raises(KeyboardInterrupt):
+        processor.drain()
+    assert [line["name"] for line in read_lines(path)] == ["a"]  # written before it
+    assert [span.name for span in processor._queue] == ["b", "c"]  # b is back in line
+    assert [r.name for r in processor.store] == ["a", "b", "c"]  # this read drains again
+    assert [line["name"] for line in read_lines(path)] == ["a", "b", "c"]
 
 
 class _CountingLock:

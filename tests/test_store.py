@@ -399,8 +399,12 @@ def test_extend_keeps_what_adding_one_at_a_time_keeps(limits):
         assert one.failures() == many.failures()
         assert one.trace_ids() == many.trace_ids()
     assert many.evicted > 0
+    added = many.added
     with pytest.raises(ValueError, match="expected a SpanRecord"):
-        many.extend([make_record(), "not a record"])
+        many.extend([make_record(name="kept"), "not a record", make_record(name="never")])
+    # As adding one at a time would: the record before the bad one is in.
+    assert many.added == added + 1
+    assert [r.name for r in many][-1] == "kept"
 
 
 def test_extend_reads_a_long_iterable_a_chunk_at_a_time():

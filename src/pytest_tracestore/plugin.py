@@ -585,12 +585,12 @@ class TraceStorePlugin:
         # call and teardown, from any thread.
         view = ScopedTraceStore(self.processor.store, max_bytes=DEFAULT_MAX_BYTES)
         item.stash[test_store_key] = view
-        with _warnings_only:
+        with self.processor.quiet():
             self.processor.subscribe(view)
         try:
             yield
         finally:
-            with _warnings_only:
+            with self.processor.quiet():
                 self.processor.unsubscribe(view)
             # Release the test's spans: a long run must not keep them all.
             del item.stash[test_store_key]
@@ -647,11 +647,11 @@ class TraceStorePlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
-        # Every test phase ends with its spans in the file, before its report
-        # is made: a run killed later keeps them.
-        with _warnings_only:
+        # Outside the phase itself: the processor's warnings must stay warnings.
+        with self.processor.quiet():
+            # Every test phase ends with its spans in the file, before its
+            # report is made: a run killed later keeps them.
             self.processor.drain()
-        with _warnings_only:
             self._add_section(item, call)
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
@@ -661,7 +661,7 @@ class TraceStorePlugin:
         failed = item.stash.get(test_failed_key, False) or report.failed
         item.stash[test_failed_key] = failed
         if failed and call.when == "teardown":
-            with _warnings_only:
+            with self.processor.quiet():
                 if view:
                     self._record_failure_evidence(item, report, view)
 
@@ -715,11 +715,15 @@ class TraceStorePlugin:
         except OSError as exc:
             if not self._warned_failed_dir:
                 self._warned_failed_dir = True
-                warnings.warn(
-                    f"pytest-tracestore: could not write {path}: {exc}",
-                    TraceStoreWarning,
-                    stacklevel=2,
-                )
+                # In a report hook: a filter set to "error" must not turn
+                # this into an INTERNALERROR, nor cost the test its properties.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("always", TraceStoreWarning)
+                    warnings.warn(
+                        f"pytest-tracestore: could not write {path}: {exc}",
+                        TraceStoreWarning,
+                        stacklevel=2,
+                    )
             return None
         return path
 
@@ -763,38 +767,12 @@ class TraceStorePlugin:
             # Before the processor closes: a request being handled now still
             # lands in the file.
             self._receiver.stop()
-        with _warnings_only:
+        with self.processor.quiet():
             if self.provider is not None:
                 self.provider.force_flush(timeout_millis=5000)
             self.processor.shutdown()
         if self.xdist is not None:
             self._merged = self.xdist.merge(self.processor, self.artifact)
-
-
-class _WarningsOnly:
-    """Keeps a TraceStoreWarning a warning in hooks that run outside any test phase.
-
-    A filter that turns warnings into errors would make one raise out of
-    pytest's own machinery (an INTERNALERROR that ends the run).  The
-    processor warns only once its work is done, so catching the raised
-    warning loses nothing; it is issued again as a plain warning and reaches
-    pytest's warnings summary.  A class, not a generator: it wraps every
-    subscription and drain of every test.
-    """
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> bool:
-        if kind is None or not issubclass(kind, TraceStoreWarning):
-            return False
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", TraceStoreWarning)
-            warnings.warn(exc, stacklevel=2)
-        return True
-
-
-_warnings_only = _WarningsOnly()
 
 
 def _chain(impls: list[Any]) -> RecordTransform:

@@ -148,6 +148,11 @@ class FileBasedSpanProcessor(SpanProcessor):
         self._prune_at = max_spans + max(max_spans, _MIN_SLACK)
         self._warned: set[str] = set()
         self._unreported: list[str] = []
+        # Above zero inside quiet(): _report() leaves the warnings for its end.
+        self._quiet = 0
+        self._quiet_block = _Quiet(self)
+        # The thread running the drain, while _draining is set.
+        self._drainer = 0
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: Optional[int] = self._open(truncate=True)
@@ -171,13 +176,37 @@ class FileBasedSpanProcessor(SpanProcessor):
         )
 
     def _report(self) -> None:
-        """Issue the warnings noted under the lock.  Call without the lock."""
+        """Issue the warnings noted under the lock, unless this thread is inside a drain.
+
+        A store read from a transform lands here in mid-batch, with the lock
+        held: the drain's own caller reports when the batch is stored.  While
+        :meth:`quiet` holds, they wait for its end.
+        """
+        if self._quiet or (self._draining and self._drainer == threading.get_ident()):
+            return
         while self._unreported:
             try:
                 message = self._unreported.pop(0)
             except IndexError:  # another thread reported it
                 return
             warnings.warn(message, TraceStoreWarning, stacklevel=3)
+
+    def quiet(self) -> "_Quiet":
+        """A context manager that holds back this processor's warnings, then issues them.
+
+        For code that runs outside the application's own, such as pytest's
+        hooks: there a warnings filter set to "error" would raise out of the
+        test runner itself.  The warnings are issued at the end of the block,
+        with the filter for :class:`TraceStoreWarning` set to "always".
+        """
+        return self._quiet_block
+
+    def _end_quiet(self) -> None:
+        self._quiet -= 1
+        if self._unreported and not self._quiet:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", TraceStoreWarning)
+                self._report()
 
     # -- subscribers ----------------------------------------------------
 
@@ -242,6 +271,7 @@ class FileBasedSpanProcessor(SpanProcessor):
         if self._draining:
             return  # reentered from a transform: the running drain goes on
         self._draining = True
+        self._drainer = threading.get_ident()
         try:
             # A transform may end spans of its own: take them in this drain
             # too, within reason.
@@ -257,44 +287,56 @@ class FileBasedSpanProcessor(SpanProcessor):
         queue = self._queue
         records: list[SpanRecord] = []
         lines: list[bytes] = []
-        convert = self._converter.convert
+        encode = self._encode
         try:
             # Spans ending in other threads meanwhile wait for the next round.
             for _ in range(len(queue)):
                 span = queue.popleft()
                 try:
-                    record, line = convert(span)
-                except Exception as exc:  # never raise into the application
-                    self._warn_once("convert a span for", exc)
-                    continue
-                changed = False
-                if self.transform is not None:
-                    result = self._transformed(record)
-                    if result is None:
-                        continue
-                    record, changed = result, result is not record
-                if self._otlp is not None or changed:
-                    try:
-                        line = self.line_for(record)
-                    except Exception as exc:
-                        self._warn_once("convert a span for", exc)
-                        continue
-                try:
-                    data = line.encode("utf-8")
-                except UnicodeEncodeError:
-                    # A lone surrogate in a str attribute becomes a \u escape:
-                    # exact, and valid UTF-8.
-                    data = encode_line(line)
-                if changed and not record._size:  # type: ignore[attr-defined]
-                    # The memory estimate measures the line we just encoded.
-                    object.__setattr__(record, "_size", len(data))
-                records.append(record)
-                lines.append(data)
+                    done = encode(span)
+                except BaseException:
+                    # KeyboardInterrupt and the like, from a transform: the
+                    # span goes back, for the next drain.
+                    queue.appendleft(span)
+                    raise
+                if done is not None:
+                    records.append(done[0])
+                    lines.append(done[1])
         finally:
-            # Even if something unforeseen broke the loop, the spans taken
-            # off the queue so far are kept.
+            # The spans taken off the queue so far are kept, whatever broke
+            # the loop.
             if records:
                 self._write(records, lines)
+
+    def _encode(self, span: ReadableSpan) -> Optional[Tuple[SpanRecord, bytes]]:
+        """A span's record and line, or ``None`` if it is dropped or cannot be converted."""
+        try:
+            record, line = self._converter.convert(span)
+        except Exception as exc:  # never raise into the application
+            self._warn_once("convert a span for", exc)
+            return None
+        changed = False
+        if self.transform is not None:
+            result = self._transformed(record)
+            if result is None:
+                return None
+            record, changed = result, result is not record
+        if self._otlp is not None or changed:
+            try:
+                line = self.line_for(record)
+            except Exception as exc:
+                self._warn_once("convert a span for", exc)
+                return None
+        try:
+            data = line.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate in a str attribute becomes a \u escape: exact,
+            # and valid UTF-8.
+            data = encode_line(line)
+        if changed and not record._size:  # type: ignore[attr-defined]
+            # The memory estimate measures the line we just encoded.
+            object.__setattr__(record, "_size", len(data))
+        return record, data
 
     def add_record(self, record: SpanRecord) -> None:
         """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
@@ -504,3 +546,20 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     def __getstate__(self) -> Any:
         raise TypeError("FileBasedSpanProcessor cannot be pickled")
+
+
+class _Quiet:
+    """What :meth:`FileBasedSpanProcessor.quiet` returns.
+
+    A class, not a generator: the plugin wraps every subscription and drain
+    of every test in one.
+    """
+
+    def __init__(self, processor: FileBasedSpanProcessor) -> None:
+        self._processor = processor
+
+    def __enter__(self) -> None:
+        self._processor._quiet += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._processor._end_quiet()

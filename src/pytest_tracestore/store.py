@@ -210,8 +210,10 @@ class TraceStore:
             chunk = list(islice(source, _EXTEND_CHUNK))
             if not chunk:
                 return
-            for record in chunk:
+            for at, record in enumerate(chunk):
                 if not isinstance(record, SpanRecord):
+                    # The records before it are added, as one at a time would.
+                    self._add_batch(chunk[:at], batch_bytes(chunk[:at]))
                     raise ValueError(f"expected a SpanRecord, got {record!r}")
             self._add_batch(chunk, batch_bytes(chunk))
 
