@@ -542,13 +542,18 @@ def test_wait_for_wakes_for_a_span_ending_in_another_thread(tmp_path):
     assert processor._urgent == 0
 
 
-def test_wait_for_leaves_no_urgency_behind_when_it_raises(tmp_path):
+def _one_span_queued_behind_a_failing_transform(tmp_path):
     def transform(record):
         raise RuntimeError("hook bug")
 
     processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", transform=transform)
     with provider_with(processor).get_tracer("t").start_as_current_span("s"):
         pass
+    return processor
+
+
+def test_wait_for_leaves_no_urgency_behind_when_it_raises(tmp_path):
+    processor = _one_span_queued_behind_a_failing_transform(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", TraceStoreWarning)
         # The drain inside wait_for warns, and the filter makes that raise.
@@ -586,12 +591,7 @@ def test_a_transform_that_reads_a_store_gets_its_verdict_and_the_warning_comes_a
 
 
 def test_quiet_holds_warnings_back_and_issues_them_as_warnings(tmp_path):
-    def transform(record):
-        raise RuntimeError("hook bug")
-
-    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", transform=transform)
-    with provider_with(processor).get_tracer("t").start_as_current_span("s"):
-        pass
+    processor = _one_span_queued_behind_a_failing_transform(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("error", TraceStoreWarning)
         with processor.quiet():
