@@ -108,11 +108,7 @@ def _error_keys(record: SpanRecord) -> tuple[str, ...]:
 
 def batch_bytes(records: Iterable[SpanRecord]) -> int:
     """The estimated memory of records, as a store's budget counts it."""
-    total = 0
-    for record in records:
-        line: int = record._size  # type: ignore[attr-defined]
-        total += _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
-    return total
+    return sum(map(_size_of, records))
 
 
 def _size_of(record: SpanRecord) -> int:
@@ -176,7 +172,7 @@ class TraceStore:
         thread.
         """
         source = self._source
-        if source is not None and (source._queue or source._draining):
+        if source is not None:
             source.drain()
 
     def _reset(self) -> None:
@@ -213,7 +209,8 @@ class TraceStore:
             for at, record in enumerate(chunk):
                 if not isinstance(record, SpanRecord):
                     # The records before it are added, as one at a time would.
-                    self._add_batch(chunk[:at], batch_bytes(chunk[:at]))
+                    good = chunk[:at]
+                    self._add_batch(good, batch_bytes(good))
                     raise ValueError(f"expected a SpanRecord, got {record!r}")
             self._add_batch(chunk, batch_bytes(chunk))
 
