@@ -90,6 +90,26 @@ def test_fifo_file_and_memory_keep_newest_in_end_order(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]  # no temp files left
 
 
+def test_pruning_keeps_whole_lines_when_batches_mix_non_ascii_and_unencodable(tmp_path):
+    # A batch is encoded in one go when it is all ASCII; otherwise each line
+    # is measured in bytes on its own.  Pruning seeks by those sizes, so a
+    # size counted in characters would cut a line in half.
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=10)
+    tracer = provider_with(processor).get_tracer("t")
+    forms = ["s{}", "caf\u00e9 \u2603 {}", "bad\ud800 {}", "\U0001f680{}"]
+    count = _MIN_SLACK + 3 * DEFAULT_BATCH_SIZE + 5  # prunes once, ends mid-batch
+    names = [forms[(i // 7) % len(forms)].format(i) for i in range(count)]
+    for name in names:
+        with tracer.start_as_current_span(name, attributes={"who": name}):
+            pass
+    processor.shutdown()
+    lines = read_lines(path)  # every line whole, valid JSON
+    assert [line["name"] for line in lines] == names[-10:]
+    assert [line["attributes"]["who"] for line in lines] == names[-10:]
+    assert [r.name for r in processor.store] == names[-10:]
+
+
 def test_artifact_loads_back_equal(tmp_path):
     path = tmp_path / "spans.jsonl"
     processor = FileBasedSpanProcessor(path)

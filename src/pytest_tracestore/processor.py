@@ -14,7 +14,7 @@ from typing import Any, Callable, Deque, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .record import SpanRecord
+from .record import SpanRecord, estimated_bytes
 from .redact import RedactionPolicy
 from .serialize import SpanConverter, encode_line, record_line
 from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning, batch_bytes, check_limit
@@ -286,29 +286,41 @@ class FileBasedSpanProcessor(SpanProcessor):
         """Write and store the spans queued now.  Lock held, ``_draining`` set."""
         queue = self._queue
         records: list[SpanRecord] = []
-        lines: list[bytes] = []
+        lines: list[str] = []
+        # With no transform and our own format, the converter's line is the
+        # file's: call it straight, one Python call per span, not three.
+        convert = self._converter.convert if self.transform is None and self._otlp is None else None
         encode = self._encode
         try:
             # Spans ending in other threads meanwhile wait for the next round.
             for _ in range(len(queue)):
                 span = queue.popleft()
                 try:
-                    done = encode(span)
+                    if convert is not None:
+                        try:
+                            record, line = convert(span)
+                        except Exception as exc:  # never raise into the application
+                            self._warn_once("convert a span for", exc)
+                            continue
+                    else:
+                        done = encode(span)
+                        if done is None:
+                            continue
+                        record, line = done
                 except BaseException:
                     # KeyboardInterrupt and the like, from a transform: the
                     # span goes back, for the next drain.
                     queue.appendleft(span)
                     raise
-                if done is not None:
-                    records.append(done[0])
-                    lines.append(done[1])
+                records.append(record)
+                lines.append(line)
         finally:
             # The spans taken off the queue so far are kept, whatever broke
             # the loop.
             if records:
                 self._write(records, lines)
 
-    def _encode(self, span: ReadableSpan) -> Optional[Tuple[SpanRecord, bytes]]:
+    def _encode(self, span: ReadableSpan) -> Optional[Tuple[SpanRecord, str]]:
         """A span's record and line, or ``None`` if it is dropped or cannot be converted."""
         try:
             record, line = self._converter.convert(span)
@@ -327,16 +339,10 @@ class FileBasedSpanProcessor(SpanProcessor):
             except Exception as exc:
                 self._warn_once("convert a span for", exc)
                 return None
-        try:
-            data = line.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate in a str attribute becomes a \u escape: exact,
-            # and valid UTF-8.
-            data = encode_line(line)
         if changed and not record._size:  # type: ignore[attr-defined]
-            # The memory estimate measures the line we just encoded.
-            object.__setattr__(record, "_size", len(data))
-        return record, data
+            # The memory estimate measures the line just made.
+            object.__setattr__(record, "_size", estimated_bytes(len(line)))
+        return record, line
 
     def add_record(self, record: SpanRecord) -> None:
         """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
@@ -354,14 +360,14 @@ class FileBasedSpanProcessor(SpanProcessor):
                 if result is None:
                     return
                 record = result
-            data = encode_line(self.line_for(record))
+            line = self.line_for(record)
             if not record._size:  # type: ignore[attr-defined]
-                # Built elsewhere: the memory estimate measures the line we just encoded.
-                object.__setattr__(record, "_size", len(data))
+                # Built elsewhere: the memory estimate measures the line just made.
+                object.__setattr__(record, "_size", estimated_bytes(len(line)))
             with self._lock:
                 # Spans that ended before this record arrived go first.
                 self._drain_locked()
-                self._write([record], [data])
+                self._write([record], [line])
         finally:
             self._report()
 
@@ -383,28 +389,38 @@ class FileBasedSpanProcessor(SpanProcessor):
             return self._otlp(redaction.redact_record(record) if redaction else record) + "\n"
         return record_line(record, self.redaction)
 
-    def _write(self, records: list[SpanRecord], lines: list[bytes]) -> None:
+    def _write(self, records: list[SpanRecord], lines: list[str]) -> None:
         """Append the lines to the file in one write(2), then add the records.  Lock held."""
         if self._fd is not None:
-            data = lines[0] if len(lines) == 1 else b"".join(lines)
-            torn = self._torn
+            text = lines[0] if len(lines) == 1 else "".join(lines)
             try:
-                if torn:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:
+                data = b""
+            if len(data) == len(text):
+                # All ASCII, the usual case: a line's length is its size in
+                # bytes, and the batch was encoded in one call.
+                sizes = list(map(len, lines))
+            else:
+                # Each line on its own: its size in bytes, and a lone
+                # surrogate in a str attribute becomes a \u escape (exact,
+                # and valid UTF-8).
+                encoded = [encode_line(line) for line in lines]
+                data = b"".join(encoded)
+                sizes = list(map(len, encoded))
+            try:
+                if self._torn:
                     data = b"\n" + data
+                    sizes[0] += 1
                 # One write(2) takes the whole batch in the common case.
                 written = os.write(self._fd, data)
                 if written < len(data):
                     self._write_rest(data, written)
-                sizes = self._sizes
-                if torn:
-                    sizes.append(len(lines[0]) + 1)
-                    sizes.extend(len(line) for line in islice(lines, 1, None))
-                else:
-                    sizes.extend(len(line) for line in lines)
+                self._sizes.extend(sizes)
                 self._torn = False
                 if self.fsync:
                     os.fsync(self._fd)
-                if len(sizes) >= self._prune_at:
+                if len(self._sizes) >= self._prune_at:
                     self._prune()
             except OSError as exc:
                 self._warn_once("write spans to", exc)

@@ -360,6 +360,18 @@ class SpanLink:
         return f"SpanLink(trace_id={self.trace_id!r}, span_id={self.span_id!r})"
 
 
+# A record's memory is estimated from its JSON line's length.  Measured with
+# benchmarks/bench_processor.py (tracemalloc, index entries included), a
+# record costs about 300 bytes plus half its line: the line repeats the
+# resource and scope, which records share.
+_BYTES_PER_RECORD = 300
+
+
+def estimated_bytes(line_length: int) -> int:
+    """The memory a record whose JSON line is ``line_length`` long is estimated to hold."""
+    return _BYTES_PER_RECORD + line_length // 2
+
+
 _RECORD_FIELDS = (
     "trace_id",
     "span_id",

@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .record import (
+    _BYTES_PER_RECORD,
     EMPTY_ATTRIBUTES,
     STATUSES,
     make_attributes,
@@ -579,6 +580,7 @@ class SpanConverter:
         record.resource = shared[2]
         record.scope = shared[3]
         record.trace_state = trace_state
-        record._size = len(line)
+        # estimated_bytes(), inlined.
+        record._size = _BYTES_PER_RECORD + len(line) // 2
         record.__class__ = SpanRecord
         return record, line

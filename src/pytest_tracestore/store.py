@@ -15,19 +15,13 @@ from operator import attrgetter
 from typing import Any, Deque, Dict, List, Optional, Union
 
 from .query import Query, error_type_matches, error_type_name, short_error_type
-from .record import SpanRecord, _same_value, normalize_trace_id
+from .record import SpanRecord, _same_value, estimated_bytes, normalize_trace_id
 from .serialize import _Interner, is_traces_data, record_from_dict
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
 #: The default memory budget of a store: 256 MiB.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-
-# A record's memory is estimated from its JSON line's length.  Measured with
-# benchmarks/bench_processor.py (tracemalloc, index entries included), a
-# record costs about 300 bytes plus half its line: the line repeats the
-# resource and scope, which records share.
-_BYTES_PER_RECORD = 300
 
 # Index buckets start as lists (small: 56 bytes for one entry) and become
 # deques once long enough that deleting from the front would cost.
@@ -106,19 +100,27 @@ def _error_keys(record: SpanRecord) -> tuple[str, ...]:
     return tuple({short_error_type(t) for t in record.error_types()})
 
 
-def batch_bytes(records: Iterable[SpanRecord]) -> int:
+def batch_bytes(records: List[SpanRecord]) -> int:
     """The estimated memory of records, as a store's budget counts it."""
+    # Summed in C: the processor's records carry their estimate already.
+    sizes = list(map(_size_attr, records))
+    if all(sizes):
+        return sum(sizes)
     return sum(map(_size_of, records))
 
 
+_size_attr = attrgetter("_size")
+
+
 def _size_of(record: SpanRecord) -> int:
-    line = record._size  # type: ignore[attr-defined]
-    if not line:
+    """A record's estimated memory (:func:`~.record.estimated_bytes`), kept on the record."""
+    size = record._size  # type: ignore[attr-defined]
+    if not size:
         from .serialize import dumps_line, record_to_dict
 
-        line = len(dumps_line(record_to_dict(record)))
-        object.__setattr__(record, "_size", line)
-    return _BYTES_PER_RECORD + line // 2
+        size = estimated_bytes(len(dumps_line(record_to_dict(record))))
+        object.__setattr__(record, "_size", size)
+    return size
 
 
 class TraceStore:
@@ -192,7 +194,7 @@ class TraceStore:
         """Add one record, evicting the oldest records if a limit is passed."""
         if not isinstance(record, SpanRecord):
             raise ValueError(f"expected a SpanRecord, got {record!r}")
-        self._add_batch([record], batch_bytes((record,)))
+        self._add_batch([record], batch_bytes([record]))
 
     def extend(self, records: Iterable[SpanRecord]) -> None:
         """Add records in order, evicting the oldest records if a limit is passed.
@@ -224,6 +226,15 @@ class TraceStore:
             # Eviction is FIFO, so evicting after the whole batch keeps what
             # evicting after each record would have kept.
             if len(held) > self._span_cap or self._bytes > self._byte_cap:
+                excess = len(held) - self._span_cap
+                if excess > 0 and self._pending >= len(held):
+                    # No lookup since these were added, so no index holds
+                    # them: dropping them is all there is to do.
+                    popleft = held.popleft
+                    dropped = [popleft() for _ in range(excess)]
+                    self._bytes -= batch_bytes(dropped)
+                    self._pending -= excess
+                    self._evicted += excess
                 while len(held) > self._span_cap or (
                     self._bytes > self._byte_cap and len(held) > 1
                 ):
@@ -257,8 +268,7 @@ class TraceStore:
     def _evict_oldest(self) -> None:
         record = self._records.popleft()
         self._evicted += 1
-        line = record._size  # type: ignore[attr-defined]
-        self._bytes -= _BYTES_PER_RECORD + line // 2 if line else _size_of(record)
+        self._bytes -= record._size or _size_of(record)  # type: ignore[attr-defined]
         if self._pending > len(self._records):
             # Never indexed: nothing to take out of the indexes.
             self._pending -= 1
@@ -730,7 +740,7 @@ def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[Spa
             else:
                 record = record_from_dict(data, interner)
                 # The line's length is what the memory budget estimates from.
-                object.__setattr__(record, "_size", len(raw))
+                object.__setattr__(record, "_size", estimated_bytes(len(raw)))
                 records = [record]
         except (ValueError, TypeError, RecursionError) as exc:
             corrupt.skip(lineno, exc)
