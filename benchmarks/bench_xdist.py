@@ -34,12 +34,12 @@ much a shared machine's noise moves a single comparison.
 Target: (b) / (a) <= 1.10.
 
 On a shared machine whole runs' times scatter by a fifth from run to run,
-more than the difference being measured.  ``--count`` adds figures that do
-not: it runs (a), (b) and (d) once each under valgrind's cachegrind, every
-process of the run (controller and workers) summed, with the string hash seed
-fixed, and prints the ratios of instructions and of estimated cycles (each
-instruction, plus 10 per first-level cache miss and 100 per last-level miss,
-from a simulated cache).  Counts leave out what timing sees on real hardware
+more than the difference being measured.  ``--count`` adds figures that
+move far less: it runs (a), (b) and (d) once each under valgrind's
+cachegrind, every process of the run (controller and workers) summed, with
+the string hash seed fixed, and prints the ratios of instructions and of
+estimated cycles (each instruction, plus 10 per first-level cache miss and
+100 per last-level miss, from a simulated cache).  Counts leave out what timing sees on real hardware
 (branch mispredictions, the operating system, the two workers sharing two
 cores with the controller), so they stand beside the timed figures, not in
 place of them.
@@ -174,9 +174,10 @@ def count_work(folder: Path, setups: list[str], bytecode_cache: bool) -> dict[st
 
     Per setup: instructions ("Ir") and estimated cycles ("cycles": each
     instruction, plus 10 per first-level cache miss and 100 per last-level
-    miss, the estimate KCachegrind shows).  The counts are the same from run
-    to run whatever else the machine does: the string hash seed is fixed,
-    and the cache is simulated, not measured.
+    miss, the estimate KCachegrind shows).  The string hash seed is fixed
+    and the cache is simulated, not measured, so the machine's other load
+    moves the counts little: the controller's not at all, the workers' by a
+    few percent (the workers' threads interleave differently from run to run).
     """
     _become_subreaper()
     running = {}
