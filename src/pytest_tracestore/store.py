@@ -225,20 +225,10 @@ class TraceStore:
             self._bytes += total
             # Eviction is FIFO, so evicting after the whole batch keeps what
             # evicting after each record would have kept.
-            if len(held) > self._span_cap or self._bytes > self._byte_cap:
-                excess = len(held) - self._span_cap
-                if excess > 0 and self._pending >= len(held):
-                    # No lookup since these were added, so no index holds
-                    # them: dropping them is all there is to do.
-                    popleft = held.popleft
-                    dropped = [popleft() for _ in range(excess)]
-                    self._bytes -= batch_bytes(dropped)
-                    self._pending -= excess
-                    self._evicted += excess
-                while len(held) > self._span_cap or (
-                    self._bytes > self._byte_cap and len(held) > 1
-                ):
-                    self._evict_oldest()
+            if len(held) > self._span_cap:
+                self._evict(len(held) - self._span_cap)
+            while self._bytes > self._byte_cap and len(held) > 1:
+                self._evict(1)
             if self._waiters:
                 self._added_cond.notify_all()
 
@@ -265,22 +255,28 @@ class TraceStore:
                         _add(index, _index_value(attrs[key]), record)
         self._pending = 0
 
-    def _evict_oldest(self) -> None:
-        record = self._records.popleft()
-        self._evicted += 1
-        self._bytes -= record._size or _size_of(record)  # type: ignore[attr-defined]
-        if self._pending > len(self._records):
-            # Never indexed: nothing to take out of the indexes.
-            self._pending -= 1
-            return
-        _remove_oldest(self._by_trace, record.trace_id, record)
-        _remove_oldest(self._by_status, record.status, record)
-        for etype in _error_keys(record):
-            _remove_oldest(self._by_error, etype, record)
-        attrs = record.attributes
-        for key, index in self._by_attr.items():
-            if key in attrs:
-                _remove_oldest(index, _index_value(attrs[key]), record)
+    def _evict(self, count: int) -> None:
+        """Evict the ``count`` oldest records.  Call with the lock held."""
+        held = self._records
+        # The pending records are the newest: the older ones are indexed.
+        indexed = max(min(count, len(held) - self._pending), 0)
+        popleft = held.popleft
+        dropped = [popleft() for _ in range(count)]
+        self._evicted += count
+        self._bytes -= batch_bytes(dropped)
+        # Never indexed: nothing to take out of the indexes.
+        self._pending -= count - indexed
+        by_attr = self._by_attr.items()
+        for record in islice(dropped, indexed):
+            _remove_oldest(self._by_trace, record.trace_id, record)
+            _remove_oldest(self._by_status, record.status, record)
+            for etype in _error_keys(record):
+                _remove_oldest(self._by_error, etype, record)
+            if by_attr:
+                attrs = record.attributes
+                for key, index in by_attr:
+                    if key in attrs:
+                        _remove_oldest(index, _index_value(attrs[key]), record)
 
     def clear(self) -> None:
         """Remove every record (counters included)."""
