@@ -22,6 +22,32 @@ def lines(path):
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
 
+def test_start_up_loads_only_what_recording_needs(pytester):
+    # Every test process (each xdist worker too) loads the plugin: the query
+    # and merge code load on first use, and pytest_tracestore.Query still works.
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_modules():
+            loaded = sorted(m for m in sys.modules if m.startswith("pytest_tracestore"))
+            assert "pytest_tracestore.query" not in loaded, loaded
+            assert "pytest_tracestore.merge" not in loaded, loaded
+            assert "pytest_tracestore.receiver" not in loaded, loaded
+            import pytest_tracestore
+            from pytest_tracestore.query import Query
+            assert pytest_tracestore.Query is Query
+            assert "Query" in vars(pytest_tracestore)  # looked up once, then kept
+
+        def test_queries_load_it(trace_store):
+            assert trace_store.spans(name="none") == []
+            assert "pytest_tracestore.query" in sys.modules
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+
+
 def test_default_artifact_header_and_summary(pytester):
     pytester.makepyfile(SPANS_TEST.format(count=3))
     result = pytester.runpytest_subprocess()

@@ -6,6 +6,7 @@ import pickle
 import pytest
 
 from pytest_tracestore import FrozenAttributes, SpanRecord
+from pytest_tracestore import record as record_module
 from pytest_tracestore.serialize import record_from_dict, record_to_dict, dumps_line
 
 from conftest import exception_event, make_record
@@ -41,6 +42,40 @@ def test_record_is_immutable():
         record.name = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
         record.attributes["x"] = 1  # type: ignore[index]
+
+
+def test_trusted_makers_build_immutable_objects_equal_to_checked_ones():
+    # The processor's and the file reader's unchecked constructors must give
+    # the same objects the checked constructors do, just as immutable.
+    attrs = record_module.make_attributes(("http.route",), ("/cart",))
+    event = record_module.make_event("exception", 5, attrs)
+    link = record_module.make_link("ab" * 16, "cd" * 8, attrs)
+    made = record_module.make_record(
+        "ab" * 16, "cd" * 8, None, "op", "SERVER", "ERROR", "boom", 1, 3, attrs,
+        (event,), (link,), record_module.EMPTY_ATTRIBUTES, None, "", 0,
+    )
+    checked = SpanRecord(
+        trace_id="ab" * 16, span_id="cd" * 8, name="op", kind="SERVER", status="ERROR",
+        status_description="boom", start_time=1, end_time=3, attributes={"http.route": "/cart"},
+        events=[record_module.SpanEvent("exception", 5, {"http.route": "/cart"})],
+        links=[record_module.SpanLink("ab" * 16, "cd" * 8, {"http.route": "/cart"})],
+    )
+    assert type(made) is SpanRecord and made == checked and hash(made) == hash(checked)
+    assert type(attrs) is FrozenAttributes and attrs == {"http.route": "/cart"}
+    for obj in (event, link, made):
+        with pytest.raises(AttributeError):
+            obj.name = "other"  # type: ignore[misc, union-attr]
+
+
+def test_pickle_round_trip_keeps_events_links_and_scope():
+    record = SpanRecord(
+        trace_id="ab" * 16, span_id="cd" * 8, name="op",
+        events=[record_module.SpanEvent("exception", 5, {"exception.type": "KeyError"})],
+        links=[record_module.SpanLink("ab" * 16, "ef" * 8, {"why": "retry"})],
+        scope=record_module.Scope("shop", "1.2", attributes={"team": "cart"}),
+    )
+    copy = pickle.loads(pickle.dumps(record))
+    assert copy == record and copy.scope == record.scope and copy.links == record.links
 
 
 def test_records_compare_by_value_and_hash_alike():

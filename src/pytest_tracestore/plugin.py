@@ -6,7 +6,6 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -20,7 +19,6 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import hooks
-from .merge import timed_lines, write_newest
 from .processor import (
     DEFAULT_BATCH_SIZE,
     FORMATS,
@@ -64,6 +62,8 @@ plugin_key = pytest.StashKey["TraceStorePlugin"]()
 test_store_key = pytest.StashKey[ScopedTraceStore]()
 # Set once any phase of a test has failed.
 test_failed_key = pytest.StashKey[bool]()
+# Whether the test's spans must hold no ERROR span, decided in its setup.
+test_fail_on_error_key = pytest.StashKey[bool]()
 
 _MARKER_HELP = (
     "trace_store(fail_on_error=True|False): fail this test (or every test of "
@@ -252,14 +252,27 @@ def _read_path(config: pytest.Config) -> tuple[Path, str]:
     return path, where
 
 
-@dataclasses.dataclass(frozen=True)
 class ReportSettings:
-    """What the plugin does around failing tests, read from options and ini keys."""
+    """What the plugin does around failing tests, read from options and ini keys.
 
-    report: str = "failed"
-    fail_on_error: bool = False
-    failed_dir: Optional[Path] = None
-    redaction: Optional[RedactionPolicy] = dataclasses.field(default_factory=RedactionPolicy)
+    ``redaction`` is the policy the ``trace_store_redact`` ini key asks for.
+    """
+
+    # A plain class: building a dataclass costs every test process more at
+    # start-up than the rest of this module.
+    __slots__ = ("fail_on_error", "failed_dir", "redaction", "report")
+
+    def __init__(
+        self,
+        report: str = "failed",
+        fail_on_error: bool = False,
+        failed_dir: Path | None = None,
+        redaction: RedactionPolicy | None = None,
+    ) -> None:
+        self.report = report
+        self.fail_on_error = fail_on_error
+        self.failed_dir = failed_dir
+        self.redaction = redaction
 
 
 def _read_report_settings(config: pytest.Config) -> ReportSettings:
@@ -430,6 +443,9 @@ class XdistController:
         removed.  Lines are merged as the processes wrote them, already in
         the run's format and redacted.
         """
+        # Here, not at the top: only the controller merges, once.
+        from .merge import timed_lines, write_newest
+
         found = timed_lines(str(own.path), self._file_lines(own.path, "the controller's file") or [])
         recorded = own.store.added
         for workerid, report in sorted(self.reports.items()):
@@ -611,13 +627,17 @@ class TraceStorePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         # A misspelt marker fails its test at once, not silently in teardown.
-        self._fail_on_error(item)
+        item.stash[test_fail_on_error_key] = self._fail_on_error(item)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         # trylast: the test's fixtures are torn down by now, so their spans count.
         view = item.stash.get(test_store_key, None)
-        if view is None or item.stash.get(test_failed_key, False) or not self._fail_on_error(item):
+        if view is None or item.stash.get(test_failed_key, False):
+            return
+        # Looking the marker up walks the test's parents: once per test is enough.
+        fail_on_error = item.stash.get(test_fail_on_error_key, None)
+        if not (self._fail_on_error(item) if fail_on_error is None else fail_on_error):
             return
         try:
             view.assert_no_failures()
@@ -673,9 +693,10 @@ class TraceStorePlugin:
                 pytest.skip.Exception
             )
             mode = self.settings.report
-            if view and (
+            # The view last: asking whether it holds spans drains the queue.
+            if (
                 (failing and mode != "none") or (mode == "all" and call.when == "call")
-            ):
+            ) and view:
                 from .render import render_spans
 
                 # Before the report is built, so the section lands in it (and

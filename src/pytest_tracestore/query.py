@@ -12,6 +12,8 @@ from typing import Any, Optional, Pattern, Union
 from .record import (
     SpanRecord,
     _same_value,
+    error_type_matches,
+    error_type_name,
     freeze_value,
     normalize_kind,
     normalize_status,
@@ -25,38 +27,6 @@ __all__ = ["Query", "error_type_name", "error_type_matches", "TimeLike", "Durati
 TimeLike = Union[_dt.datetime, int, float]
 #: A duration: a ``timedelta`` or seconds.
 DurationLike = Union[_dt.timedelta, int, float]
-
-
-def error_type_name(error_type: object) -> str:
-    """Return the name the SDK records for an exception class, or a string as is.
-
-    The SDK writes ``module.qualname``, except for builtins, which get the
-    bare name.  Raises ``ValueError`` naming anything else.
-    """
-    if isinstance(error_type, str):
-        if not error_type.strip():
-            raise ValueError(f"invalid error type {error_type!r}: empty")
-        return error_type.strip()
-    if isinstance(error_type, type) and issubclass(error_type, BaseException):
-        module = error_type.__module__
-        qualname = error_type.__qualname__
-        return f"{module}.{qualname}" if module and module != "builtins" else qualname
-    raise ValueError(
-        f"invalid error type {error_type!r}: expected a string or an exception class"
-    )
-
-
-def error_type_matches(wanted: str, recorded: str) -> bool:
-    """Whether a recorded error type matches the wanted one.
-
-    A short name matches a qualified one (``"Declined"`` matches
-    ``"shop.payments.Declined"``), and so does any dotted suffix.
-    """
-    return recorded == wanted or recorded.endswith("." + wanted)
-
-
-def short_error_type(name: str) -> str:
-    return name.rpartition(".")[2]
 
 
 def _to_ns(value: Any, field: str) -> int:

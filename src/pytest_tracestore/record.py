@@ -107,6 +107,39 @@ def format_duration(ns: int) -> str:
     return f"{int(minutes)}m{seconds:04.1f}s"
 
 
+def error_type_name(error_type: object) -> str:
+    """Return the name the SDK records for an exception class, or a string as is.
+
+    The SDK writes ``module.qualname``, except for builtins, which get the
+    bare name.  Raises ``ValueError`` naming anything else.
+    """
+    if isinstance(error_type, str):
+        if not error_type.strip():
+            raise ValueError(f"invalid error type {error_type!r}: empty")
+        return error_type.strip()
+    if isinstance(error_type, type) and issubclass(error_type, BaseException):
+        module = error_type.__module__
+        qualname = error_type.__qualname__
+        return f"{module}.{qualname}" if module and module != "builtins" else qualname
+    raise ValueError(
+        f"invalid error type {error_type!r}: expected a string or an exception class"
+    )
+
+
+def error_type_matches(wanted: str, recorded: str) -> bool:
+    """Whether a recorded error type matches the wanted one.
+
+    A short name matches a qualified one (``"Declined"`` matches
+    ``"shop.payments.Declined"``), and so does any dotted suffix.
+    """
+    return recorded == wanted or recorded.endswith("." + wanted)
+
+
+def short_error_type(name: str) -> str:
+    return name.rpartition(".")[2]
+
+
+
 class FrozenAttributes(Mapping[str, Any]):
     """A read-only mapping of attribute keys to values.
 
@@ -201,41 +234,6 @@ def _same_value(a: Any, b: Any) -> bool:
 EMPTY_ATTRIBUTES = FrozenAttributes()
 
 
-def fast_maker(cls: type, fields: tuple[str, ...]) -> Any:
-    """Return ``make(*fields)`` that fills a slotted, immutable instance without checks.
-
-    The processor builds several such objects per span, and ``cls`` forbids
-    attribute assignment.  ``make`` fills a twin class with the same slots
-    and no such guard (plain slot stores, the interpreter's fastest path),
-    then switches the instance's class: about a tenth of the cost of one
-    ``object.__setattr__`` per field, which matters on the span-end hot path.
-    """
-    if tuple(cls.__slots__) != tuple(fields):  # type: ignore[attr-defined]
-        raise TypeError(f"{cls.__name__} slots must be {fields!r} in this order")
-    args = ", ".join(fields)
-    lines = [
-        "class _Twin:",
-        f"    __slots__ = {tuple(fields)!r}",
-        f"    def __init__(self, {args}):",
-        *[f"        self.{field} = {field}" for field in fields],
-        f"def make({args}):",
-        f"    self = _Twin({args})",
-        "    self.__class__ = _cls",
-        "    return self",
-    ]
-    # The twin shares the bases (so the memory layouts match) but not the
-    # class body that forbids assignment.
-    namespace: dict[str, Any] = {"_cls": cls, "_bases": cls.__bases__}
-    lines[0] = "class _Twin(*_bases):"
-    exec("\n".join(lines), namespace)
-    # Mapping's abstract methods would stop the twin from being built; the
-    # instance is never used as a twin.
-    namespace["_Twin"].__abstractmethods__ = frozenset()
-    # The hottest caller fills a twin itself, saving make's two calls.
-    namespace["make"].twin = namespace["_Twin"]
-    return namespace["make"]
-
-
 class Scope:
     """The instrumentation scope (library) that created a span."""
 
@@ -277,6 +275,10 @@ class Scope:
     def __hash__(self) -> int:
         return hash((self.name, self.version))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle's default would restore the slots through __setattr__.
+        return (Scope, (self.name, self.version, self.schema_url, self.attributes))
+
     def __repr__(self) -> str:
         version = f" {self.version}" if self.version else ""
         return f"Scope({self.name!r}{version})"
@@ -315,6 +317,9 @@ class SpanEvent:
 
     def __hash__(self) -> int:
         return hash((self.name, self.timestamp))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SpanEvent, (self.name, self.timestamp, self.attributes))
 
     def __repr__(self) -> str:
         return f"SpanEvent({self.name!r}, {self.attributes!r})"
@@ -355,6 +360,9 @@ class SpanLink:
 
     def __hash__(self) -> int:
         return hash((self.trace_id, self.span_id))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SpanLink, (self.trace_id, self.span_id, self.attributes))
 
     def __repr__(self) -> str:
         return f"SpanLink(trace_id={self.trace_id!r}, span_id={self.span_id!r})"
@@ -588,14 +596,98 @@ def normalize_kind(kind: object) -> str:
 
 
 def _rebuild_record(*values: Any) -> SpanRecord:
-    return make_record(*values, 0)
+    return make_record(**dict(zip(_RECORD_FIELDS, values)), _size=0)
 
 
 # Unchecked constructors for trusted values (the SDK has validated them),
 # taking the slots in declaration order.  ``make_record`` takes the fields of
-# ``SpanRecord`` then the record's JSON line length, which the store uses to
-# estimate memory.
-make_attributes = fast_maker(FrozenAttributes, ("_keys", "_values"))
-make_event = fast_maker(SpanEvent, SpanEvent.__slots__)
-make_link = fast_maker(SpanLink, SpanLink.__slots__)
-make_record = fast_maker(SpanRecord, SpanRecord.__slots__)
+# ``SpanRecord`` then the record's estimated memory (see estimated_bytes).
+#
+# SpanRecord, SpanEvent and SpanLink forbid attribute assignment.  A maker
+# fills a twin class with the same slots and no such guard (plain slot stores,
+# the interpreter's fastest path), then switches the instance's class: about
+# a tenth of the cost of one ``object.__setattr__`` per field, which matters
+# on the span-end path.  Written out rather than generated: generating them
+# at import cost every test process more than all their calls in a run.
+_new = object.__new__
+
+
+class _EventTwin:
+    __slots__ = SpanEvent.__slots__
+
+
+class _LinkTwin:
+    __slots__ = SpanLink.__slots__
+
+
+class _RecordTwin:
+    __slots__ = SpanRecord.__slots__
+
+
+def make_attributes(keys: tuple[str, ...], values: tuple[Any, ...]) -> FrozenAttributes:
+    """A ``FrozenAttributes`` of keys and values already frozen and unique."""
+    # FrozenAttributes guards nothing: its slots are filled in place.
+    self: Any = _new(FrozenAttributes)
+    self._keys = keys
+    self._values = values
+    return self
+
+
+def make_event(name: str, timestamp: int, attributes: FrozenAttributes) -> SpanEvent:
+    """A ``SpanEvent`` of trusted values."""
+    self: Any = _new(_EventTwin)
+    self.name = name
+    self.timestamp = timestamp
+    self.attributes = attributes
+    self.__class__ = SpanEvent
+    return self
+
+
+def make_link(trace_id: str, span_id: str, attributes: FrozenAttributes) -> SpanLink:
+    """A ``SpanLink`` of trusted values (ids already lowercase hex)."""
+    self: Any = _new(_LinkTwin)
+    self.trace_id = trace_id
+    self.span_id = span_id
+    self.attributes = attributes
+    self.__class__ = SpanLink
+    return self
+
+
+def make_record(
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    kind: str,
+    status: str,
+    status_description: str | None,
+    start_time: int,
+    end_time: int,
+    attributes: FrozenAttributes,
+    events: tuple[SpanEvent, ...],
+    links: tuple[SpanLink, ...],
+    resource: FrozenAttributes,
+    scope: Scope | None,
+    trace_state: str,
+    _size: int,
+) -> SpanRecord:
+    """A ``SpanRecord`` of trusted, normalised values."""
+    self: Any = _new(_RecordTwin)
+    self.trace_id = trace_id
+    self.span_id = span_id
+    self.parent_span_id = parent_span_id
+    self.name = name
+    self.kind = kind
+    self.status = status
+    self.status_description = status_description
+    self.start_time = start_time
+    self.end_time = end_time
+    self.attributes = attributes
+    self.events = events
+    self.links = links
+    self.resource = resource
+    self.scope = scope
+    self.trace_state = trace_state
+    self._size = _size
+    self.__class__ = SpanRecord
+    return self

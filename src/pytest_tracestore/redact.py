@@ -133,7 +133,7 @@ class RedactionPolicy:
             return record
         fields = dict(zip(_RECORD_FIELDS, record._key()))
         fields.update(attributes=attrs, events=events, links=links)
-        return make_record(*fields.values(), 0)
+        return make_record(**fields, _size=0)
 
     def __bool__(self) -> bool:
         return self._regex is not None

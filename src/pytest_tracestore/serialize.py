@@ -20,17 +20,18 @@ from .record import (
     _BYTES_PER_RECORD,
     EMPTY_ATTRIBUTES,
     STATUSES,
-    make_attributes,
-    make_event,
-    make_link,
-    make_record,
     KINDS,
     FrozenAttributes,
     Scope,
     SpanEvent,
     SpanLink,
     SpanRecord,
+    _EventTwin,
+    _RecordTwin,
     freeze_value,
+    make_attributes,
+    make_link,
+    make_record,
     normalize_kind,
     normalize_span_id,
     normalize_status,
@@ -49,8 +50,6 @@ __all__ = [
 
 _new_instance = object.__new__
 _NO_MATCH = object()
-_RecordTwin: Any = make_record.twin
-_EventTwin: Any = make_event.twin
 
 # Enough for any real suite; past it the caches stop growing (they are only
 # an optimisation, so the cost of a miss is speed, never correctness).
@@ -516,7 +515,7 @@ class SpanConverter:
                     f'"attributes":{dumps_line(eline) if eline else "{}"}}}'
                 )
                 # make_event's work, inlined as for the record below.
-                item = _new_instance(_EventTwin)
+                item: Any = _new_instance(_EventTwin)
                 item.name = ename
                 item.timestamp = etime
                 item.attributes = efrozen
@@ -564,7 +563,7 @@ class SpanConverter:
             + shared[4]
         )
         # make_record's work, inlined: this runs once per span.
-        record = _new_instance(_RecordTwin)
+        record: Any = _new_instance(_RecordTwin)
         record.trace_id = trace_id
         record.span_id = span_id
         record.parent_span_id = parent_id

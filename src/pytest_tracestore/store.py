@@ -12,11 +12,21 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from operator import attrgetter
-from typing import Any, Deque, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Union
 
-from .query import Query, error_type_matches, error_type_name, short_error_type
-from .record import SpanRecord, _same_value, estimated_bytes, normalize_trace_id
+from .record import (
+    SpanRecord,
+    _same_value,
+    error_type_matches,
+    error_type_name,
+    estimated_bytes,
+    normalize_trace_id,
+    short_error_type,
+)
 from .serialize import _Interner, is_traces_data, record_from_dict
+
+if TYPE_CHECKING:
+    from .query import Query
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
@@ -159,7 +169,8 @@ class TraceStore:
         self._byte_cap = sys.maxsize if max_bytes is None else max_bytes
         self._lock = threading.RLock()
         # wait_for sleeps on this; add() notifies only while someone waits.
-        self._added_cond = threading.Condition(self._lock)
+        # Made by the first wait_for: every test gets a store, few ever wait.
+        self._added_cond: threading.Condition | None = None
         self._waiters = 0
         # The processor that feeds this store, if any: it queues ended spans,
         # and every read drains that queue first.
@@ -229,7 +240,7 @@ class TraceStore:
                 self._evict(len(held) - self._span_cap)
             while self._bytes > self._byte_cap and len(held) > 1:
                 self._evict(1)
-            if self._waiters:
+            if self._waiters and self._added_cond is not None:
                 self._added_cond.notify_all()
 
     def _catch_up(self) -> None:
@@ -586,6 +597,8 @@ class TraceStore:
                 with self._lock:
                     if self._evicted + len(self._records) != seen:
                         continue  # spans came in since the query: look again
+                    if self._added_cond is None:
+                        self._added_cond = threading.Condition(self._lock)
                     self._waiters += 1
                     try:
                         self._added_cond.wait(remaining)
@@ -631,6 +644,9 @@ class TraceStore:
 
 def _as_query(query: Query | None, filters: dict[str, Any]) -> Query:
     """The query that ``query`` and keyword ``filters`` make together."""
+    # Imported on first use: a run that never queries does not pay for
+    # building the dataclass at start-up, in every test process.
+    from .query import Query
     if filters:
         try:
             return query.replace(**filters) if query is not None else Query(**filters)
