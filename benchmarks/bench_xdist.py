@@ -34,15 +34,18 @@ much a shared machine's noise moves a single comparison.
 Target: (b) / (a) <= 1.10.
 
 On a shared machine whole runs' times scatter by a fifth from run to run,
-more than the difference being measured.  ``--count`` adds figures that
-move far less: it runs (a), (b) and (d) once each under valgrind's
-cachegrind, every process of the run (controller and workers) summed, with
-the string hash seed fixed, and prints the ratios of instructions and of
-estimated cycles (each instruction, plus 10 per first-level cache miss and
-100 per last-level miss, from a simulated cache).  Counts leave out what timing sees on real hardware
-(branch mispredictions, the operating system, the two workers sharing two
-cores with the controller), so they stand beside the timed figures, not in
-place of them.
+more than the difference being measured.  ``--count`` adds a figure that
+does not move: it runs (a), (b) and (d) once each under valgrind's
+cachegrind, one after another, every process of the run (controller and
+workers) summed, with the string hash seed fixed, and prints the ratios of
+instructions executed.  Run one after another on an otherwise idle machine,
+the totals repeat to within 0.1%.  Run side by side, or slowed down further
+(cachegrind's cache simulation), the workers' totals move by a tenth in
+every setup: pytest-xdist's work depends on how its processes interleave.
+Counts leave out what timing sees on real hardware (caches, branch
+mispredictions, the operating system, the two workers sharing two cores
+with the controller), so they stand beside the timed figures, not in place
+of them.
 
 The runs use Python's default bytecode cache, as a developer machine or a CI
 job does, after one untimed run of each setup fills it.  pytest rewrites the
@@ -165,22 +168,16 @@ def _become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-# Cachegrind's events, in the order of its "events:" line with --cache-sim=yes.
-_EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
+def count_work(folder: Path, setups: list[str], bytecode_cache: bool) -> dict[str, int]:
+    """Each setup's instructions, counted by cachegrind over every process of one run.
 
-
-def count_work(folder: Path, setups: list[str], bytecode_cache: bool) -> dict[str, dict[str, int]]:
-    """Each setup's work, counted by cachegrind over every process of one run.
-
-    Per setup: instructions ("Ir") and estimated cycles ("cycles": each
-    instruction, plus 10 per first-level cache miss and 100 per last-level
-    miss, the estimate KCachegrind shows).  The string hash seed is fixed
-    and the cache is simulated, not measured, so the machine's other load
-    moves the counts little: the controller's not at all, the workers' by a
-    few percent (the workers' threads interleave differently from run to run).
+    One run after another: run side by side, the setups slow each other
+    down, and pytest-xdist's own work moves with the timing.  The string
+    hash seed is fixed, so on an idle machine the totals repeat to within
+    0.1%.
     """
     _become_subreaper()
-    running = {}
+    counts = {}
     for setup in setups:
         args, env = _command(folder, setup, bytecode_cache)
         out = folder / f"cachegrind-{setup}"
@@ -190,50 +187,50 @@ def count_work(folder: Path, setups: list[str], bytecode_cache: bool) -> dict[st
         valgrind = [
             "valgrind",
             "--tool=cachegrind",
-            "--cache-sim=yes",
+            "--cache-sim=no",
             "--trace-children=yes",
             f"--cachegrind-out-file={out}/out.%p",
         ]
-        process = subprocess.Popen(
+        done = subprocess.run(
             valgrind + args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
-        running[setup] = (process, out)
-    logs = {setup: process.communicate()[0] for setup, (process, _) in running.items()}
-    # The workers may still be writing their counts when the controller has
-    # exited: as the subreaper, this process inherits them, and waits.
-    while True:
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-    counts = {}
-    for setup, (process, out) in running.items():
-        if process.returncode != 0:
-            log = logs[setup].decode(errors="replace")
+        # The workers may still be writing their counts when the controller has
+        # exited: as the subreaper, this process inherits them, and waits.
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+        if done.returncode != 0:
+            log = done.stdout.decode(errors="replace")
             raise SystemExit(f"the suite failed under valgrind:\n{log[-3000:]}")
-        totals = _read_counts(setup, out)
-        l1 = totals["I1mr"] + totals["D1mr"] + totals["D1mw"]
-        ll = totals["ILmr"] + totals["DLmr"] + totals["DLmw"]
-        counts[setup] = {"Ir": totals["Ir"], "cycles": totals["Ir"] + 10 * l1 + 100 * ll}
+        counts[setup] = _read_counts(setup, out)
     return counts
 
 
-def _read_counts(setup: str, out: Path) -> dict[str, int]:
-    """Cachegrind's totals over every process of one run, from its output files."""
-    totals = dict.fromkeys(_EVENTS, 0)
-    files = list(out.iterdir())
+def _read_counts(setup: str, out: Path) -> int:
+    """Cachegrind's instruction total over every process of one run, from its output files."""
+    files = [path for path in out.iterdir() if not _is_helper(path)]
     if len(files) < 3:
         raise SystemExit(
             f"{setup}: counts from {len(files)} processes, expected the controller and 2 workers"
         )
+    total = 0
     for path in files:
         lines = path.read_text(encoding="utf-8").splitlines()
-        summary = [line.split()[1:] for line in lines if line.startswith("summary:")]
+        summary = [line.split()[1] for line in lines if line.startswith("summary:")]
         if not summary:
             raise SystemExit(f"{setup}: a process of the run left no counts ({path.name})")
-        for event, value in zip(_EVENTS, summary[0]):
-            totals[event] += int(value)
-    return totals
+        total += int(summary[0])
+    return total
+
+
+def _is_helper(path: Path) -> bool:
+    """Whether a count file is of a helper program (platform.processor() runs uname), not Python."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("cmd:"):
+            return "python" not in line.split()[1]
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--count",
         action="store_true",
-        help="also count each setup's work under valgrind's cachegrind (a few minutes)",
+        help=(
+            "also count each setup's instructions under valgrind's cachegrind, "
+            "one after another (about five minutes)"
+        ),
     )
     options = parser.parse_args(argv)
     rounds = (2 if options.quick else 10) if options.rounds is None else options.rounds
@@ -328,23 +328,14 @@ def print_verdicts(verdicts: list[tuple[str, float]], digits: int) -> None:
     print(f"   target (b) <= {TARGET:.2f}x (a): " + "; ".join(marks))
 
 
-def report_counts(counts: dict[str, dict[str, int]]) -> None:
-    """The counted run: each setup's work over (a)'s, every process of the run summed."""
+def report_counts(counts: dict[str, int]) -> None:
+    """The counted runs: each setup's instructions over (a)'s, every process of the run summed."""
     base = counts["no-plugin"]
-    print("\ncounted by cachegrind: one run each, every process summed, PYTHONHASHSEED=0")
-    print(f"   {'':<44} {'instructions':>14}  {'vs (a)':>6}  {'est. cycles vs (a)':>18}")
+    print("\ncounted by cachegrind: one run each, one after another, every process summed")
+    print(f"   {'':<44} {'instructions':>14}  {'vs (a)':>6}")
     for setup in COUNTED:
-        label = SETUPS[setup][0]
-        work = counts[setup]
-        print(
-            f"   {label:<44} {work['Ir']:14,}  {work['Ir'] / base['Ir']:5.3f}x  "
-            f"{work['cycles'] / base['cycles']:17.3f}x"
-        )
-    verdicts = [
-        ("instructions", counts["plugin"]["Ir"] / base["Ir"]),
-        ("estimated cycles", counts["plugin"]["cycles"] / base["cycles"]),
-    ]
-    print_verdicts(verdicts, digits=3)
+        print(f"   {SETUPS[setup][0]:<44} {counts[setup]:14,}  {counts[setup] / base:5.3f}x")
+    print_verdicts([("instructions", counts["plugin"] / base)], digits=3)
 
 
 if __name__ == "__main__":

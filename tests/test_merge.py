@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pytest_tracestore import TraceStoreWarning
-from pytest_tracestore.merge import timed_lines, write_newest
+from pytest_tracestore.merge import timed_lines, timed_text, write_newest
 from pytest_tracestore.otlp import record_to_otlp_line
 from pytest_tracestore.serialize import encode_line, record_line
 from pytest_tracestore.store import read_records
@@ -93,3 +93,18 @@ def test_whole_lines_without_the_key_fall_back_to_parsing(record_factory):
     with pytest.warns(TraceStoreWarning, match="w:2: skipped a corrupt line"):
         found = timed_lines("w", [otlp, '{"torn'], whole=True)
     assert [end for end, _ in found] == [42]
+
+
+def test_timed_text_takes_the_writers_end_times_and_reads_lines_only_without_them(record_factory):
+    records = [record_factory(start_time=1, end_time=end) for end in (30, 10, 20)]
+    text = "".join(record_line(r) for r in records)
+    read = timed_lines("w", text.split("\n"))
+    # The end times the writer kept are used as given: no line is read.
+    given = timed_text("w", text, ends="3 1 2")
+    assert given == [(3, read[0][1]), (1, read[1][1]), (2, read[2][1])]
+    # Without them, or when they do not match the lines one to one, each line is read.
+    assert timed_text("w", text) == read
+    assert timed_text("w", text, ends="3 1") == read
+    assert timed_text("w", text, whole=True, ends="3 x 2") == read
+    assert timed_text("w", text + "\n", ends="3 1 2 4") == read  # a blank line: no match
+    assert timed_text("w", "", ends="") == []

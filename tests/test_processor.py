@@ -88,6 +88,8 @@ def test_fifo_file_and_memory_keep_newest_in_end_order(tmp_path):
     assert names == [f"s{i}" for i in range(count - 10, count)]
     assert [r.name for r in processor.store] == names
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]  # no temp files left
+    # The end times kept for a merge follow the file through every trim.
+    assert processor.line_end_times() == [line["end_time_unix_nano"] for line in read_lines(path)]
 
 
 def test_pruning_keeps_whole_lines_when_batches_mix_non_ascii_and_unencodable(tmp_path):
@@ -765,6 +767,9 @@ def test_a_torn_line_marks_the_file_as_not_whole(tmp_path, monkeypatch):
             pass
     monkeypatch.undo()
     assert not processor.lines_whole
+    # Which line holds which span is no longer known: a merge must read them.
+    assert processor.line_end_times() is None
     processor.shutdown()
     assert not processor.lines_whole  # a trim keeps the torn line, so it stays so
+    assert processor.line_end_times() is None
     assert not FileBasedSpanProcessor(tmp_path / "o.jsonl", format="otlp").lines_whole

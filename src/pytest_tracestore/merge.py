@@ -12,7 +12,7 @@ from typing import Any, List, Optional, Tuple, Union
 from .serialize import _int, is_traces_data
 from .store import CorruptLines, check_limit
 
-__all__ = ["timed_lines", "write_newest"]
+__all__ = ["timed_lines", "timed_text", "write_newest"]
 
 TimedLine = Tuple[int, bytes]
 
@@ -52,6 +52,31 @@ def timed_lines(
         out.append((end, data if data.endswith(b"\n") else data + b"\n"))
     corrupt.done()
     return out
+
+
+def timed_text(
+    name: str, text: str, *, whole: bool = False, ends: Optional[str] = None
+) -> List[TimedLine]:
+    """:func:`timed_lines` of a whole file's text.
+
+    ``ends`` is the end time of each line's span, as decimal integers
+    separated by spaces, from the process that wrote the file
+    (:meth:`~pytest_tracestore.FileBasedSpanProcessor.line_end_times`): with
+    them no line is read at all.  If they do not match the lines one to one,
+    the lines are read as :func:`timed_lines` reads them.
+    """
+    if ends is not None:
+        lines = text.encode("utf-8").split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        times = ends.split()
+        if len(times) == len(lines) and all(lines):
+            try:
+                return list(zip(map(int, times), [line + b"\n" for line in lines]))
+            except ValueError:
+                pass
+    # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
+    return timed_lines(name, text.split("\n"), whole=whole)
 
 
 def write_newest(

@@ -444,7 +444,7 @@ class XdistController:
         the run's format and redacted.
         """
         # Here, not at the top: only the controller merges, once.
-        from .merge import timed_lines, write_newest
+        from .merge import timed_lines, timed_text, write_newest
 
         found = timed_lines(str(own.path), self._file_lines(own.path, "the controller's file") or [])
         recorded = own.store.added
@@ -462,11 +462,11 @@ class XdistController:
                     )
                 recorded += len(lines)
             elif report["spans"] is not None:
-                # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
-                lines = timed_lines(
+                lines = timed_text(
                     f"xdist worker {workerid}",
-                    report["spans"].split("\n"),
+                    report["spans"],
                     whole=bool(report.get("whole")),
+                    ends=report.get("ends"),
                 )
                 recorded += int(report["recorded"])
             else:  # the worker could not read its own file back: try here
@@ -764,11 +764,14 @@ class TraceStorePlugin:
         except (OSError, ValueError):  # the controller reads what it can of the file
             spans = None
         workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
+        ends = self.processor.line_end_times()
         workeroutput[_XDIST_REPORT] = {
             "path": str(self.processor.path),
             "recorded": self.processor.store.added,
             "spans": spans,
             "whole": self.processor.lines_whole,
+            # One string, not a list: execnet encodes each list item in Python.
+            "ends": None if ends is None else " ".join(map(str, ends)),
         }
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

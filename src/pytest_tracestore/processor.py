@@ -8,6 +8,7 @@ import threading
 import warnings
 from collections import deque
 from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Deque, Optional, Tuple, Union
 
@@ -35,6 +36,8 @@ FORMATS = ("jsonl", "otlp")
 # copies max_spans lines, once per slack spans.  At the default max_spans, a
 # smaller slack made rewrites a tenth of the cost of every span.
 _MIN_SLACK = 4096
+
+_end_time = attrgetter("end_time")
 
 #: How many ended spans wait in the queue, by default, before they are written
 #: and stored together.  Runs of 16 or more already get most of the gain.
@@ -136,6 +139,9 @@ class FileBasedSpanProcessor(SpanProcessor):
         # The byte length of each line in the file, oldest first: pruning
         # then knows where the kept lines start without reading the rest.
         self._sizes: Deque[int] = deque()
+        # The end time of each line's span, alongside: a merge of the file
+        # with others (pytest-xdist) then reads no line to order them.
+        self._ends: Deque[int] = deque()
         # False once a write has failed halfway: the file may hold a torn
         # line, and only reading it tells where lines start.
         self._sizes_exact = True
@@ -417,6 +423,7 @@ class FileBasedSpanProcessor(SpanProcessor):
                 if written < len(data):
                     self._write_rest(data, written)
                 self._sizes.extend(sizes)
+                self._ends.extend(map(_end_time, records))
                 self._torn = False
                 if self.fsync:
                     os.fsync(self._fd)
@@ -458,6 +465,7 @@ class FileBasedSpanProcessor(SpanProcessor):
                 handle.seek(sum(islice(sizes, drop)))
                 kept = handle.read()
             new_sizes = deque(islice(sizes, drop, None))
+            new_ends = deque(islice(self._ends, drop, None))
         else:
             with open(self.path, "rb") as handle:
                 data = handle.read()
@@ -466,6 +474,8 @@ class FileBasedSpanProcessor(SpanProcessor):
             lines = [line for line in data.split(b"\n") if line][-self.max_spans :]
             kept = b"".join(line + b"\n" for line in lines)
             new_sizes = deque(len(line) + 1 for line in lines)
+            # Unknown for the lines read back; line_end_times() says so from now on.
+            new_ends = deque()
         try:
             self._replace(kept)
         except BaseException:
@@ -473,6 +483,7 @@ class FileBasedSpanProcessor(SpanProcessor):
             self._sizes_exact = False
             raise
         self._sizes = new_sizes
+        self._ends = new_ends
         self._sizes_exact = True
         self._torn = False
 
@@ -548,6 +559,17 @@ class FileBasedSpanProcessor(SpanProcessor):
         False in OTLP format, and once a write has failed halfway through a line.
         """
         return self._otlp is None and not self._ever_torn
+
+    def line_end_times(self) -> Optional[list[int]]:
+        """The end time of the span on each line of the file, oldest first.
+
+        ``None`` once a write has torn a line: from then on only reading the
+        file tells where its lines are.
+        """
+        with self._lock:
+            if self._ever_torn or not self._sizes_exact:
+                return None
+            return list(self._ends)
 
     @property
     def spans_in_file(self) -> int:
