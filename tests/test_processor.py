@@ -773,3 +773,19 @@ def test_a_torn_line_marks_the_file_as_not_whole(tmp_path, monkeypatch):
     assert not processor.lines_whole  # a trim keeps the torn line, so it stays so
     assert processor.line_end_times() is None
     assert not FileBasedSpanProcessor(tmp_path / "o.jsonl", format="otlp").lines_whole
+
+
+def test_a_failed_trim_leaves_the_line_end_times_unknown(tmp_path, monkeypatch, record_factory):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", max_spans=2, batch_size=1)
+    for end in (10, 20, 30):
+        processor.add_record(record_factory(start_time=1, end_time=end))
+    assert processor.line_end_times() == [10, 20, 30]
+
+    def full_disk(kept):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(processor, "_replace", full_disk)
+    with pytest.warns(TraceStoreWarning, match="could not trim"):
+        processor.shutdown()
+    # The file may or may not have been replaced: a merge must read its lines.
+    assert processor.line_end_times() is None

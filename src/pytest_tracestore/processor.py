@@ -140,8 +140,9 @@ class FileBasedSpanProcessor(SpanProcessor):
         # then knows where the kept lines start without reading the rest.
         self._sizes: Deque[int] = deque()
         # The end time of each line's span, alongside: a merge of the file
-        # with others (pytest-xdist) then reads no line to order them.
-        self._ends: Deque[int] = deque()
+        # with others (pytest-xdist) then reads no line to order them.  None
+        # once unknown: lines read back after a torn write have none.
+        self._ends: Optional[Deque[int]] = deque()
         # False once a write has failed halfway: the file may hold a torn
         # line, and only reading it tells where lines start.
         self._sizes_exact = True
@@ -423,7 +424,8 @@ class FileBasedSpanProcessor(SpanProcessor):
                 if written < len(data):
                     self._write_rest(data, written)
                 self._sizes.extend(sizes)
-                self._ends.extend(map(_end_time, records))
+                if self._ends is not None:
+                    self._ends.extend(map(_end_time, records))
                 self._torn = False
                 if self.fsync:
                     os.fsync(self._fd)
@@ -465,7 +467,7 @@ class FileBasedSpanProcessor(SpanProcessor):
                 handle.seek(sum(islice(sizes, drop)))
                 kept = handle.read()
             new_sizes = deque(islice(sizes, drop, None))
-            new_ends = deque(islice(self._ends, drop, None))
+            new_ends = None if self._ends is None else deque(islice(self._ends, drop, None))
         else:
             with open(self.path, "rb") as handle:
                 data = handle.read()
@@ -474,8 +476,7 @@ class FileBasedSpanProcessor(SpanProcessor):
             lines = [line for line in data.split(b"\n") if line][-self.max_spans :]
             kept = b"".join(line + b"\n" for line in lines)
             new_sizes = deque(len(line) + 1 for line in lines)
-            # Unknown for the lines read back; line_end_times() says so from now on.
-            new_ends = deque()
+            new_ends = None
         try:
             self._replace(kept)
         except BaseException:
@@ -567,7 +568,7 @@ class FileBasedSpanProcessor(SpanProcessor):
         file tells where its lines are.
         """
         with self._lock:
-            if self._ever_torn or not self._sizes_exact:
+            if self._ends is None or not self._sizes_exact:
                 return None
             return list(self._ends)
 
