@@ -647,6 +647,7 @@ def _as_query(query: Query | None, filters: dict[str, Any]) -> Query:
     # Imported on first use: a run that never queries does not pay for
     # building the dataclass at start-up, in every test process.
     from .query import Query
+
     if filters:
         try:
             return query.replace(**filters) if query is not None else Query(**filters)
