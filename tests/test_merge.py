@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pytest_tracestore import TraceStoreWarning
-from pytest_tracestore.merge import timed_lines, timed_text, write_newest
+from pytest_tracestore.merge import TimedLines, timed_lines, timed_text, write_newest
 from pytest_tracestore.otlp import record_to_otlp_line
 from pytest_tracestore.serialize import encode_line, record_line
 from pytest_tracestore.store import read_records
@@ -16,9 +16,8 @@ def test_write_newest_orders_by_end_time_and_keeps_the_newest(tmp_path, record_f
     b = [record_factory(start_time=10, end_time=t) for t in (30, 40, 80)]
     path = tmp_path / "run.jsonl"
     path.write_text("stale\n")
-    lines = timed_lines("a", [record_line(r) for r in a]) + timed_lines(
-        "b", [record_line(r).encode() for r in b]
-    )
+    lines = timed_lines("a", [record_line(r) for r in a])
+    lines.extend(timed_lines("b", [record_line(r).encode() for r in b]))
     assert write_newest(path, lines, max_spans=4) == 4
     ends = [json.loads(line)["end_time_unix_nano"] for line in path.read_text().splitlines()]
     assert ends == [40, 50, 80, 90]
@@ -63,7 +62,7 @@ def test_torn_and_corrupt_lines_are_skipped_with_a_warning(record_factory):
 
 def test_write_newest_rejects_a_bad_cap(tmp_path):
     with pytest.raises(ValueError, match="invalid max_spans 0"):
-        write_newest(tmp_path / "x.jsonl", [], max_spans=0)
+        write_newest(tmp_path / "x.jsonl", TimedLines(), max_spans=0)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +84,7 @@ def test_whole_lines_read_their_end_time_without_parsing_and_agree(tmp_path, rec
     text = (tmp_path / "w.jsonl").read_text(encoding="utf-8")
     fast = timed_lines("w", text.split("\n"), whole=True)
     assert [end for end, _ in fast] == [70, 12345678901234567890, 9]
-    assert fast == timed_lines("w", text.split("\n"))
+    assert list(fast) == list(timed_lines("w", text.split("\n")))
 
 
 def test_whole_lines_without_the_key_fall_back_to_parsing(record_factory):
@@ -98,13 +97,17 @@ def test_whole_lines_without_the_key_fall_back_to_parsing(record_factory):
 def test_timed_text_takes_the_writers_end_times_and_reads_lines_only_without_them(record_factory):
     records = [record_factory(start_time=1, end_time=end) for end in (30, 10, 20)]
     text = "".join(record_line(r) for r in records)
-    read = timed_lines("w", text.split("\n"))
+    read = list(timed_lines("w", text.split("\n")))
+    assert read == [(r.end_time, record_line(r).rstrip("\n").encode()) for r in records]
     # The end times the writer kept are used as given: no line is read.
     given = timed_text("w", text, ends="3 1 2")
-    assert given == [(3, read[0][1]), (1, read[1][1]), (2, read[2][1])]
+    assert list(given) == [(3, read[0][1]), (1, read[1][1]), (2, read[2][1])]
+    # Bytes as well as text.
+    assert list(timed_text("w", text.encode(), ends="3 1 2")) == list(given)
     # Without them, or when they do not match the lines one to one, each line is read.
-    assert timed_text("w", text) == read
-    assert timed_text("w", text, ends="3 1") == read
-    assert timed_text("w", text, whole=True, ends="3 x 2") == read
-    assert timed_text("w", text + "\n", ends="3 1 2 4") == read  # a blank line: no match
-    assert timed_text("w", "", ends="") == []
+    assert list(timed_text("w", text)) == read
+    assert list(timed_text("w", text.encode())) == read
+    assert list(timed_text("w", text, ends="3 1")) == read
+    assert list(timed_text("w", text, whole=True, ends="3 x 2")) == read
+    assert list(timed_text("w", text + "\n", ends="3 1 2 4")) == read  # a blank line: no match
+    assert list(timed_text("w", "", ends="")) == []

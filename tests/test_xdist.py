@@ -136,3 +136,75 @@ def test_merge_survives_a_provider_shut_down_early_and_line_separators(pytester)
     assert sorted(p.name for p in artifact.parent.iterdir()) == ["run.jsonl"]
     result.stdout.fnmatch_lines([f"tracestore: 2 spans recorded; 2 in {artifact}"])
     assert "skipped a corrupt line" not in result.stdout.str()
+
+
+CONTROLLER_CONFTEST = """
+import os
+import sys
+from opentelemetry import trace
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput") and os.environ.get("SPAN_IN_CONTROLLER"):
+        with trace.get_tracer("demo").start_as_current_span("in the controller"):
+            pass
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        loaded = sorted(m for m in sys.modules if m.startswith("pytest_tracestore."))
+        with open("controller-modules.txt", "w") as out:
+            out.write("\\n".join(loaded))
+"""
+
+
+@pytest.mark.parametrize("span_in_controller", [False, True], ids=["none", "one"])
+def test_the_controller_loads_the_recording_code_only_for_a_span_of_its_own(
+    pytester, monkeypatch, span_in_controller
+):
+    # The controller runs no tests: unless a span ends there, its start-up
+    # skips the processor, the store and the converter.  One that does end
+    # there is recorded and merged like a worker's.
+    if span_in_controller:
+        monkeypatch.setenv("SPAN_IN_CONTROLLER", "1")
+    pytester.makeconftest(CONTROLLER_CONFTEST)
+    pytester.makepyfile(EIGHT_TESTS)
+    result = pytester.runpytest_subprocess("--trace-store-path", "out/run.jsonl", "-n", "2")
+    result.assert_outcomes(passed=8)
+    loaded = set((pytester.path / "controller-modules.txt").read_text().split())
+    recording = {f"pytest_tracestore.{m}" for m in ("processor", "store", "serialize", "record")}
+    assert "pytest_tracestore.merge" in loaded
+    if span_in_controller:
+        assert recording <= loaded
+    else:
+        assert not recording & loaded, sorted(loaded)
+
+    artifact = pytester.path / "out" / "run.jsonl"
+    names = [json.loads(x)["name"] for x in artifact.read_text(encoding="utf-8").splitlines()]
+    assert ("in the controller" in names) is span_in_controller
+    assert len(names) == 40 + span_in_controller
+    result.stdout.fnmatch_lines([f"tracestore: {len(names)} spans recorded; {len(names)} in {artifact}"])
+    assert sorted(p.name for p in artifact.parent.iterdir()) == ["run.jsonl"]
+
+
+def test_the_configure_hook_gets_a_real_processor_in_the_controller_too(pytester):
+    pytester.makeconftest(
+        """
+        from pytest_tracestore import FileBasedSpanProcessor
+
+        where = []
+
+        def pytest_configure(config):  # runs before the plugin's, which is trylast
+            where.append(getattr(config, "workerinput", {}).get("workerid", "controller"))
+
+        def pytest_tracestore_configure(provider, processor):
+            with open(f"configured-{where[0]}.txt", "w") as out:
+                out.write(f"{type(processor).__name__} {isinstance(processor, FileBasedSpanProcessor)}")
+        """
+    )
+    pytester.makepyfile(EIGHT_TESTS)
+    result = pytester.runpytest_subprocess("--trace-store-path", "out/run.jsonl", "-n", "2")
+    result.assert_outcomes(passed=8)
+    seen = {p.name: p.read_text() for p in pytester.path.glob("configured-*.txt")}
+    assert seen == {
+        f"configured-{name}.txt": "FileBasedSpanProcessor True"
+        for name in ("controller", "gw0", "gw1")
+    }

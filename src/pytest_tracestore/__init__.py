@@ -10,31 +10,51 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .processor import FileBasedSpanProcessor
-from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
-from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
-from .store import DEFAULT_MAX_BYTES, ScopedTraceStore, TraceStore, TraceStoreWarning
+from .base import DEFAULT_MAX_BYTES, TraceStoreWarning
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .processor import FileBasedSpanProcessor
     from .query import Query
     from .receiver import OTLPReceiver
+    from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
+    from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
+    from .store import ScopedTraceStore, TraceStore
+
+# Where each public name lives.  They load when first asked for, not when the
+# plugin loads: a pytest-xdist controller records nothing and never needs the
+# store or the processor, and pytest reads a plugin's modules at start-up in
+# every process, at a cost that grows with their size.
+_LAZY = {
+    "FileBasedSpanProcessor": "processor",
+    "FrozenAttributes": "record",
+    "OTLPReceiver": "receiver",
+    "Query": "query",
+    "RedactionPolicy": "redact",
+    "DEFAULT_REDACT_PATTERNS": "redact",
+    "Scope": "record",
+    "ScopedTraceStore": "store",
+    "SpanEvent": "record",
+    "SpanLink": "record",
+    "SpanRecord": "record",
+    "TraceStore": "store",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded when someone asks, not in every test process at start-up:
-    # OTLPReceiver pulls in http.server, and Query is a dataclass, whose
-    # creation costs more than the rest of the store.
-    value: Any
-    if name == "Query":
-        from .query import Query as value
-    elif name == "OTLPReceiver":
-        from .receiver import OTLPReceiver as value
-    else:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups find it without this call
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

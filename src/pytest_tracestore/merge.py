@@ -5,59 +5,89 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, List, Optional, Tuple, Union
 
-from .serialize import _int, is_traces_data
-from .store import CorruptLines, check_limit
+from .base import check_limit
 
-__all__ = ["timed_lines", "timed_text", "write_newest"]
+__all__ = ["TimedLines", "timed_lines", "timed_text", "write_newest"]
 
-TimedLine = Tuple[int, bytes]
+
+class TimedLines:
+    """Lines to merge, each with the end time of its span.
+
+    Two parallel lists rather than a list of pairs: a merge handles every span
+    of a run, and a pair per line is one more object per span for the garbage
+    collector to track, in the controller's process at the very end of a run.
+    Iterating gives ``(end time, line)`` pairs.
+    """
+
+    __slots__ = ("ends", "lines")
+
+    def __init__(self, ends: Optional[List[int]] = None, lines: Optional[List[bytes]] = None) -> None:
+        #: The end time of each line's span, in nanoseconds.
+        self.ends: List[int] = [] if ends is None else ends
+        #: Each line, without its newline.
+        self.lines: List[bytes] = [] if lines is None else lines
+
+    def extend(self, other: TimedLines) -> None:
+        """Append the lines of ``other``, in order."""
+        self.ends.extend(other.ends)
+        self.lines.extend(other.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[Tuple[int, bytes]]:
+        return zip(self.ends, self.lines)
+
+    def __repr__(self) -> str:
+        return f"<TimedLines: {len(self.lines)} lines>"
 
 
 def timed_lines(
     name: str, lines: Iterable[Union[str, bytes]], *, whole: bool = False
-) -> List[TimedLine]:
-    """``(end time, line)`` for each span line of one artifact, in either format.
+) -> TimedLines:
+    """The span lines of one artifact, in either format, each with its end time.
 
-    ``lines`` are ``str`` or ``bytes``; each line comes back as ``bytes``
-    ending with a newline, otherwise as it was: the process that recorded it
-    has written (and redacted) it already, and only its end time is read.  A
-    torn or corrupt line is skipped with a
+    ``lines`` are ``str`` or ``bytes``; each line is kept as ``bytes``, without
+    its newline, otherwise as it was: the process that recorded it has written
+    (and redacted) it already, and only its end time is read.  A torn or
+    corrupt line is skipped with a
     :class:`~pytest_tracestore.TraceStoreWarning` naming ``name`` and the line.
 
     ``whole=True`` vouches that the lines are in our own format and were all
     written whole, as a processor that never saw a write fail reports: the
     end time is then read from its key without parsing the whole line.
     """
+    from .store import CorruptLines
+
     corrupt = CorruptLines(name)
-    out: List[TimedLine] = []
+    out = TimedLines()
+    ends, kept = out.ends, out.lines
     for lineno, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
-        if whole:
-            end_at = _end_of(raw)
-            if end_at is not None:
-                data = raw.encode("utf-8") if isinstance(raw, str) else raw
-                out.append((end_at, data if data.endswith(b"\n") else data + b"\n"))
-                continue
+        end_at = _end_of(raw) if whole else None
         try:
-            end = _end_time(json.loads(raw))
+            if end_at is None:
+                end_at = _end_time(json.loads(raw))
+            # A lone surrogate cannot be encoded: a UnicodeEncodeError, a ValueError.
             data = raw.encode("utf-8") if isinstance(raw, str) else raw
         except (ValueError, TypeError, RecursionError) as exc:
             corrupt.skip(lineno, exc)
             continue
-        out.append((end, data if data.endswith(b"\n") else data + b"\n"))
+        ends.append(end_at)
+        kept.append(data[:-1] if data.endswith(b"\n") else data)
     corrupt.done()
     return out
 
 
 def timed_text(
-    name: str, text: str, *, whole: bool = False, ends: Optional[str] = None
-) -> List[TimedLine]:
-    """:func:`timed_lines` of a whole file's text.
+    name: str, text: Union[str, bytes], *, whole: bool = False, ends: Optional[str] = None
+) -> TimedLines:
+    """:func:`timed_lines` of a whole file's text (``str`` or UTF-8 ``bytes``).
 
     ``ends`` is the end time of each line's span, as decimal integers
     separated by spaces, from the process that wrote the file
@@ -65,24 +95,25 @@ def timed_text(
     them no line is read at all.  If they do not match the lines one to one,
     the lines are read as :func:`timed_lines` reads them.
     """
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
+    lines = data.split(b"\n")
     if ends is not None:
-        lines = text.encode("utf-8").split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
         times = ends.split()
         if len(times) == len(lines) and all(lines):
             try:
-                return list(zip(map(int, times), [line + b"\n" for line in lines]))
+                return TimedLines(list(map(int, times)), lines)
             except ValueError:
                 pass
-    # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
-    return timed_lines(name, text.split("\n"), whole=whole)
+    return timed_lines(name, lines, whole=whole)
 
 
 def write_newest(
-    path: Union[str, os.PathLike[str]], lines: Iterable[TimedLine], max_spans: int
+    path: Union[str, os.PathLike[str]], timed: TimedLines, max_spans: int
 ) -> int:
-    """Write the newest ``max_spans`` of ``lines`` (from :func:`timed_lines`) to ``path``.
+    """Write the newest ``max_spans`` of ``timed`` (from :func:`timed_lines`) to ``path``.
 
     They are ordered by end time; lines that ended in the same nanosecond keep
     the order they were given in.  The file is replaced atomically (a
@@ -90,18 +121,21 @@ def write_newest(
     Returns how many lines were written.
     """
     check_limit("max_spans", max_spans)
-    kept = sorted(lines, key=lambda item: item[0])[-max_spans:]
+    # Positions sorted by end time (a stable sort): no pair per line.
+    order = sorted(range(len(timed.ends)), key=timed.ends.__getitem__)[-max_spans:]
+    data = b"\n".join(map(timed.lines.__getitem__, order))
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.writelines(line for _, line in kept)
+            if order:
+                out.write(data + b"\n")
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return len(kept)
+    return len(order)
 
 
 _END_KEY = '"end_time_unix_nano":'
@@ -125,6 +159,8 @@ def _end_of(raw: Union[str, bytes]) -> Optional[int]:
 
 def _end_time(data: Any) -> int:
     """The end time of one line's span (the latest, should an OTLP line hold several)."""
+    from .serialize import _int, is_traces_data
+
     if is_traces_data(data):
         from .otlp import records_from_traces_data
 

@@ -6,37 +6,33 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Optional
+from typing import TYPE_CHECKING, Any, ContextManager, Generator, Optional, cast
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from . import hooks
-from .processor import (
-    DEFAULT_BATCH_SIZE,
-    FORMATS,
-    FileBasedSpanProcessor,
-    RecordTransform,
-)
-from .record import SpanRecord
+from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning
 from .redact import RedactionPolicy, policy_from_lines
-from .serialize import encode_line, record_line
-from .store import (
-    DEFAULT_MAX_BYTES,
-    ScopedTraceStore,
-    TraceStore,
-    TraceStoreWarning,
-)
 
+# The recording code (processor, store, converter, records) loads when a
+# processor is made: a pytest-xdist controller, which runs no tests, seldom
+# makes one, and pytest reads every module of a plugin at start-up in every
+# process, at a cost that grows with their size.
 if TYPE_CHECKING:
+    from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
+    from .record import SpanRecord
+    from .store import ScopedTraceStore, TraceStore
 
 __all__ = ["TraceStorePlugin", "XdistController"]
 
@@ -59,7 +55,7 @@ _TRUTH = {
 SECTION_MAX_LINES = 80
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
-test_store_key = pytest.StashKey[ScopedTraceStore]()
+test_store_key = pytest.StashKey["ScopedTraceStore"]()
 # Set once any phase of a test has failed.
 test_failed_key = pytest.StashKey[bool]()
 # Whether the test's spans must hold no ERROR span, decided in its setup.
@@ -310,6 +306,25 @@ def safe_file_name(nodeid: str) -> str:
     return f"{stem}-{digest}.jsonl"
 
 
+def _new_processor(
+    path: Path,
+    max_spans: int,
+    file_format: str,
+    redaction: Optional[RedactionPolicy],
+    batch_size: int,
+) -> FileBasedSpanProcessor:
+    from .processor import FileBasedSpanProcessor
+
+    return FileBasedSpanProcessor(
+        path,
+        max_spans=max_spans,
+        max_bytes=DEFAULT_MAX_BYTES,
+        format=file_format,
+        redaction=redaction,
+        batch_size=batch_size,
+    )
+
+
 def _make_processor(
     path: Path,
     where: str,
@@ -325,18 +340,100 @@ def _make_processor(
             f"{where}: cannot create the folder {path.parent}: {exc.strerror or exc}"
         ) from None
     try:
-        return FileBasedSpanProcessor(
-            path,
-            max_spans=max_spans,
-            max_bytes=DEFAULT_MAX_BYTES,
-            format=file_format,
-            redaction=redaction,
-            batch_size=batch_size,
-        )
+        return _new_processor(path, max_spans, file_format, redaction, batch_size)
     except OSError as exc:
         raise pytest.UsageError(
             f"{where}: cannot write {path}: {exc.strerror or exc}"
         ) from None
+
+
+class _DeferredProcessor(SpanProcessor):
+    """The pytest-xdist controller's processor, made when the first span ends there.
+
+    The controller runs no tests, so in most runs no span ends in it, and it
+    never loads the recording code.  Whatever else is asked of it makes the
+    processor and is answered by it, so it stands in for one everywhere.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        max_spans: int,
+        file_format: str,
+        redaction: Optional[RedactionPolicy],
+        batch_size: int,
+    ) -> None:
+        self.path = path
+        self.max_spans = max_spans
+        self.format = file_format
+        self.redaction = redaction
+        self.batch_size = batch_size
+        self.built: Optional[FileBasedSpanProcessor] = None
+        self._transform: Optional[RecordTransform] = None
+        self._failed: Optional[OSError] = None
+        self._lock = threading.Lock()
+
+    def get(self) -> FileBasedSpanProcessor:
+        """The processor, made on first use."""
+        built = self.built
+        if built is None:
+            with self._lock:
+                if self.built is None:
+                    made = _new_processor(
+                        self.path, self.max_spans, self.format, self.redaction, self.batch_size
+                    )
+                    made.transform = self._transform
+                    self.built = made
+                built = self.built
+        return built
+
+    @property
+    def transform(self) -> Optional[RecordTransform]:
+        return self._transform
+
+    @transform.setter
+    def transform(self, value: Optional[RecordTransform]) -> None:
+        with self._lock:
+            self._transform = value
+            if self.built is not None:
+                self.built.transform = value
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            processor = self.get()
+        except OSError as exc:
+            # Never into the application's code: reported when the run closes.
+            self._failed = exc
+            return
+        processor.on_end(span)
+
+    def quiet(self) -> ContextManager[None]:
+        return self.built.quiet() if self.built is not None else contextlib.nullcontext()
+
+    def shutdown(self) -> None:
+        if self.built is not None:
+            self.built.shutdown()
+        if self._failed is not None:
+            warnings.warn(
+                f"pytest-tracestore: could not write {self.path}: {self._failed}; "
+                "the spans that ended in the xdist controller are lost",
+                TraceStoreWarning,
+                stacklevel=2,
+            )
+            self._failed = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True if self.built is None else self.built.force_flush(timeout_millis)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def _made(processor: FileBasedSpanProcessor) -> Optional[FileBasedSpanProcessor]:
+    """``processor``, or what a deferred one has made so far (``None``: nothing)."""
+    if isinstance(processor, _DeferredProcessor):
+        return processor.built
+    return processor
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -393,8 +490,11 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"{where}: cannot write {path}: {exc.strerror or exc}"
             ) from None
-        processor = _make_processor(
-            folder / "controller.jsonl", where, max_spans, file_format, redaction, batch_size
+        processor = cast(
+            "FileBasedSpanProcessor",
+            _DeferredProcessor(
+                folder / "controller.jsonl", max_spans, file_format, redaction, batch_size
+            ),
         )
         controller = XdistController(folder)
     else:
@@ -404,10 +504,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(plugin, "tracestore-plugin")
     if controller is not None:
         config.pluginmanager.register(controller, "tracestore-xdist")
-    # Historic, so conftest files found later during collection get the call too.
-    config.hook.pytest_tracestore_configure.call_historic(
-        kwargs=dict(provider=plugin.provider, processor=processor)
-    )
+    plugin.announce()
 
 
 class XdistController:
@@ -435,19 +532,26 @@ class XdistController:
         if report is not None:
             self.reports[str(node.workerinput["workerid"])] = report
 
-    def merge(self, own: FileBasedSpanProcessor, artifact: Path) -> tuple[int, int]:
-        """Merge the controller's and every worker's spans into ``artifact``.
+    def merge(
+        self, own: Optional[FileBasedSpanProcessor], artifact: Path, max_spans: int
+    ) -> tuple[int, int]:
+        """Merge the controller's and every worker's spans into ``artifact``, newest ``max_spans``.
 
-        Returns ``(recorded, kept)``: how many spans the run recorded, and how
-        many the artifact holds after the FIFO cap.  The worker files are
-        removed.  Lines are merged as the processes wrote them, already in
-        the run's format and redacted.
+        ``own`` is the controller's processor, ``None`` if no span ended in
+        the controller.  Returns ``(recorded, kept)``: how many spans the run
+        recorded, and how many the artifact holds after the FIFO cap.  The
+        worker files are removed.  Lines are merged as the processes wrote
+        them, already in the run's format and redacted.
         """
         # Here, not at the top: only the controller merges, once.
-        from .merge import timed_lines, timed_text, write_newest
+        from .merge import TimedLines, timed_lines, timed_text, write_newest
 
-        found = timed_lines(str(own.path), self._file_lines(own.path, "the controller's file") or [])
-        recorded = own.store.added
+        found = TimedLines()
+        recorded = 0
+        if own is not None:
+            raw = self._file_lines(own.path, "the controller's file")
+            found.extend(timed_lines(str(own.path), raw or []))
+            recorded = own.store.added
         for workerid, report in sorted(self.reports.items()):
             if report is None:
                 file = self.folder / f"{workerid}.jsonl"
@@ -475,7 +579,7 @@ class XdistController:
                 lines = timed_lines(str(file), self._file_lines(file, what) or [])
                 recorded += int(report["recorded"])
             found.extend(lines)
-        kept = write_newest(artifact, found, own.max_spans)
+        kept = write_newest(artifact, found, max_spans)
         shutil.rmtree(self.folder, ignore_errors=True)
         return recorded, kept
 
@@ -519,8 +623,28 @@ class TraceStorePlugin:
         self._closed = False
         self.provider: Optional[TracerProvider] = None
         self._warned_failed_dir = False
+        self._announced = False
         self._refresh_transform()
         self.provider_mode = self._attach(processor)
+
+    def announce(self) -> None:
+        """Call ``pytest_tracestore_configure`` with the provider and the processor.
+
+        A deferred processor (the xdist controller's) is made for it only once
+        some plugin implements the hook; until then the call waits.
+        """
+        hook = self.config.hook.pytest_tracestore_configure
+        if self._announced:
+            return
+        if isinstance(self.processor, _DeferredProcessor):
+            if not hook.get_hookimpls():
+                return
+            processor = self.processor.get()
+        else:
+            processor = self.processor
+        self._announced = True
+        # Historic, so conftest files found later during collection get the call too.
+        hook.call_historic(kwargs=dict(provider=self.provider, processor=processor))
 
     # -- the pytest_tracestore_record hook ------------------------------
 
@@ -540,6 +664,8 @@ class TraceStorePlugin:
     def pytest_plugin_registered(self, plugin: object) -> None:
         # conftest files below the root are registered during collection.
         self._refresh_transform()
+        if not self._announced:
+            self.announce()
 
     def _attach(self, processor: FileBasedSpanProcessor) -> str:
         current = trace.get_tracer_provider()
@@ -597,6 +723,8 @@ class TraceStorePlugin:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: Optional[pytest.Item]
     ) -> Generator[None, None, None]:
+        from .store import ScopedTraceStore
+
         # Subscribing around the whole protocol catches spans from setup,
         # call and teardown, from any thread.
         view = ScopedTraceStore(self.processor.store, max_bytes=DEFAULT_MAX_BYTES)
@@ -727,6 +855,8 @@ class TraceStorePlugin:
         folder = self.settings.failed_dir
         if folder is None:
             return None
+        from .serialize import encode_line, record_line
+
         path = folder / safe_file_name(nodeid)
         redaction = self.processor.redaction
         try:
@@ -760,8 +890,8 @@ class TraceStorePlugin:
         # The spans travel over xdist's own channel, so workers on other hosts
         # work too; the file stays the fallback if this message never arrives.
         try:
-            spans: Optional[str] = self.processor.path.read_text(encoding="utf-8")
-        except (OSError, ValueError):  # the controller reads what it can of the file
+            spans: Optional[bytes] = self.processor.path.read_bytes()
+        except OSError:  # the controller reads what it can of the file
             spans = None
         workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
         ends = self.processor.line_end_times()
@@ -796,7 +926,9 @@ class TraceStorePlugin:
                 self.provider.force_flush(timeout_millis=5000)
             self.processor.shutdown()
         if self.xdist is not None:
-            self._merged = self.xdist.merge(self.processor, self.artifact)
+            self._merged = self.xdist.merge(
+                _made(self.processor), self.artifact, self.processor.max_spans
+            )
 
 
 def _chain(impls: list[Any]) -> RecordTransform:
@@ -832,6 +964,8 @@ def trace_store_fixture(request: pytest.FixtureRequest) -> ScopedTraceStore:
     """
     view = request.node.stash.get(test_store_key, None)
     if view is None:
+        from .store import ScopedTraceStore
+
         plugin = _plugin(request.config)
         view = ScopedTraceStore(plugin.processor.store)
         plugin.processor.subscribe(view)

@@ -15,10 +15,11 @@ from typing import Any, Callable, Deque, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, check_limit
 from .record import SpanRecord, estimated_bytes
 from .redact import RedactionPolicy
 from .serialize import SpanConverter, encode_line, record_line
-from .store import DEFAULT_MAX_BYTES, TraceStore, TraceStoreWarning, batch_bytes, check_limit
+from .store import TraceStore, batch_bytes
 
 __all__ = ["FileBasedSpanProcessor", "FORMATS", "RecordTransform", "DEFAULT_BATCH_SIZE"]
 
@@ -28,9 +29,6 @@ RecordTransform = Callable[[SpanRecord], Optional[SpanRecord]]
 
 _DEFAULT_REDACTION = object()
 
-#: The artifact formats: our JSON Lines, and OTLP JSON Lines (one span per line).
-FORMATS = ("jsonl", "otlp")
-
 # The file may grow past max_spans by this much (or by max_spans, if larger)
 # before it is rewritten, so pruning costs O(1) per span amortised: a rewrite
 # copies max_spans lines, once per slack spans.  At the default max_spans, a
@@ -38,10 +36,6 @@ FORMATS = ("jsonl", "otlp")
 _MIN_SLACK = 4096
 
 _end_time = attrgetter("end_time")
-
-#: How many ended spans wait in the queue, by default, before they are written
-#: and stored together.  Runs of 16 or more already get most of the gain.
-DEFAULT_BATCH_SIZE = 32
 
 # How many times one drain goes back for spans that ended while it ran (ended
 # by a transform, say) before leaving them to the next drain.

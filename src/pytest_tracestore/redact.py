@@ -11,9 +11,10 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from typing import Any, Dict, Optional, Pattern, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Pattern, Tuple
 
-from .record import _RECORD_FIELDS, FrozenAttributes, SpanRecord, make_attributes, make_event, make_link, make_record
+if TYPE_CHECKING:
+    from .record import FrozenAttributes, SpanRecord
 
 __all__ = ["DEFAULT_REDACT_PATTERNS", "REDACTED", "RedactionPolicy"]
 
@@ -50,7 +51,7 @@ class RedactionPolicy:
     matches.
     """
 
-    __slots__ = ("patterns", "_regex", "_cache")
+    __slots__ = ("patterns", "_compiled", "_cache")
 
     def __init__(self, patterns: Iterable[str] = DEFAULT_REDACT_PATTERNS) -> None:
         if isinstance(patterns, str):
@@ -61,16 +62,22 @@ class RedactionPolicy:
                 raise ValueError(f"invalid redaction pattern {pattern!r}: expected a glob string")
             cleaned.append(pattern.strip())
         self.patterns: Tuple[str, ...] = tuple(cleaned)
-        self._regex: Optional[Pattern[str]] = (
-            re.compile("|".join(fnmatch.translate(p.lower()) for p in cleaned))
-            if cleaned
-            else None
-        )
+        # Compiled on first use: every test process builds the default policy
+        # at start-up, and one that records nothing never matches a key.
+        self._compiled: Optional[Pattern[str]] = None
         self._cache: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
 
     def matches(self, key: str) -> bool:
         """Whether values of attribute ``key`` are redacted."""
-        return self._regex is not None and self._regex.match(key.lower()) is not None
+        if not self.patterns:
+            return False
+        regex = self._compiled
+        if regex is None:
+            # fnmatch.translate escapes what it does not translate: this compiles.
+            regex = self._compiled = re.compile(
+                "|".join(fnmatch.translate(p.lower()) for p in self.patterns)
+            )
+        return regex.match(key.lower()) is not None
 
     def hidden_keys(self, keys: Tuple[str, ...]) -> Tuple[str, ...]:
         """The keys of ``keys`` whose values are redacted (cached per key tuple)."""
@@ -86,7 +93,7 @@ class RedactionPolicy:
 
         ``keys`` is the dict's key tuple when the caller has it already.
         """
-        if not attributes or self._regex is None:
+        if not attributes or not self.patterns:
             return attributes
         if keys is None:
             keys = tuple(attributes)
@@ -108,6 +115,8 @@ class RedactionPolicy:
         hidden = self.hidden_keys(attributes._keys)
         if not hidden:
             return attributes
+        from .record import make_attributes
+
         return make_attributes(
             attributes._keys,
             tuple(REDACTED if k in hidden else v for k, v in zip(attributes._keys, attributes._values)),
@@ -116,6 +125,8 @@ class RedactionPolicy:
     def redact_record(self, record: SpanRecord) -> SpanRecord:
         """A copy of ``record`` with secret span, event and link attribute values
         replaced, for writing out; ``record`` itself when nothing matches."""
+        from .record import _RECORD_FIELDS, make_event, make_link, make_record
+
         attrs = self.redact_attributes(record.attributes)
         events = tuple(
             make_event(e.name, e.timestamp, self.redact_attributes(e.attributes))
@@ -136,7 +147,7 @@ class RedactionPolicy:
         return make_record(**fields, _size=0)
 
     def __bool__(self) -> bool:
-        return self._regex is not None
+        return bool(self.patterns)
 
     def __repr__(self) -> str:
         return f"RedactionPolicy({list(self.patterns)!r})"

@@ -14,6 +14,7 @@ from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Union
 
+from .base import DEFAULT_MAX_BYTES, TraceStoreWarning, check_limit
 from .record import (
     SpanRecord,
     _same_value,
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
-#: The default memory budget of a store: 256 MiB.
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-
 # Index buckets start as lists (small: 56 bytes for one entry) and become
 # deques once long enough that deleting from the front would cost.
 _DEQUE_AT = 64
@@ -46,10 +44,6 @@ _EXTEND_CHUNK = 1024
 _MAX_LISTED = 10
 
 Bucket = Union[List[SpanRecord], Deque[SpanRecord]]
-
-
-class TraceStoreWarning(UserWarning):
-    """Something went wrong with trace storage; the test run goes on."""
 
 
 def _index_value(value: Any) -> Any:
@@ -89,12 +83,6 @@ def _remove_oldest(index: Dict[Any, Bucket], key: Any, record: SpanRecord) -> No
         bucket.remove(record)
     if not bucket:
         del index[key]
-
-
-def check_limit(name: str, value: object) -> None:
-    """Raise ``ValueError`` naming ``name`` and ``value`` unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"invalid {name} {value!r}: expected an integer >= 1")
 
 
 def _error_keys(record: SpanRecord) -> tuple[str, ...]:

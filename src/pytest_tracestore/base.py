@@ -1,0 +1,36 @@
+"""What the rest of the package shares: its warning, its defaults and their checks.
+
+Kept apart, and free of imports, so that a process which records nothing (a
+pytest-xdist controller, say) can check its options without loading the
+store, the converter and the processor.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_BYTES",
+    "FORMATS",
+    "TraceStoreWarning",
+    "check_limit",
+]
+
+#: The default memory budget of a store: 256 MiB.
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+#: How many ended spans wait in the queue, by default, before they are written
+#: and stored together.  Runs of 16 or more already get most of the gain.
+DEFAULT_BATCH_SIZE = 32
+
+#: The artifact formats: our JSON Lines, and OTLP JSON Lines (one span per line).
+FORMATS = ("jsonl", "otlp")
+
+
+class TraceStoreWarning(UserWarning):
+    """Something went wrong with trace storage; the test run goes on."""
+
+
+def check_limit(name: str, value: object) -> None:
+    """Raise ``ValueError`` naming ``name`` and ``value`` unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"invalid {name} {value!r}: expected an integer >= 1")
