@@ -67,6 +67,28 @@ def test_trusted_makers_build_immutable_objects_equal_to_checked_ones():
             obj.name = "other"  # type: ignore[misc, union-attr]
 
 
+def test_attributes_are_made_on_access_and_a_kept_record_holds_no_mapping_object():
+    # A run keeps up to max_spans records: each is one object for the garbage
+    # collector to track, its attributes kept as plain tuples, not another.
+    import gc
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from pytest_tracestore.serialize import SpanConverter
+
+    with TracerProvider().get_tracer("t").start_as_current_span("op", attributes={"a": 1, "b": "x"}) as span:
+        pass
+    record, _ = SpanConverter().convert(span._readable_span())
+    for built in (record, make_record(attributes={"a": 1, "b": "x"})):
+        assert built.attributes == {"a": 1, "b": "x"}
+        assert built.attributes == built.attributes and type(built.attributes) is FrozenAttributes
+        # The resource is a mapping, but one that every record of a process shares.
+        held = [x for x in gc.get_referents(built) if isinstance(x, FrozenAttributes)]
+        assert held == [built.resource] and built.resource is built.resource
+    assert make_record(attributes={}).attributes is record_module.EMPTY_ATTRIBUTES
+    assert make_record(attributes={"error.type": "Boom"}).error_type == "Boom"
+
+
 def test_pickle_round_trip_keeps_events_links_and_scope():
     record = SpanRecord(
         trace_id="ab" * 16, span_id="cd" * 8, name="op",
@@ -160,6 +182,16 @@ def test_repr_is_short_and_names_the_span():
         ({"trace_id": "zz", "span_id": "1", "name": "a", "start_time_unix_nano": 1, "end_time_unix_nano": 1}, "invalid trace id"),
         ({"trace_id": "1", "span_id": "1", "name": 5, "start_time_unix_nano": 1, "end_time_unix_nano": 1}, "'name' must be a string"),
         ([1, 2], "expected a JSON object"),
+        (
+            {"trace_id": "1", "span_id": "1", "name": "a", "start_time_unix_nano": 1,
+             "end_time_unix_nano": 1, "scope": {"name": "lib", "version": [None]}},
+            "'scope.version' must be a string or null, got \\[None\\]",
+        ),
+        (
+            {"trace_id": "1", "span_id": "1", "name": "a", "start_time_unix_nano": 1,
+             "end_time_unix_nano": 1, "scope": {"name": "lib", "schema_url": {}}},
+            "'scope.schema_url' must be a string or null",
+        ),
     ],
 )
 def test_record_from_bad_dict_names_the_problem(data, message):

@@ -399,6 +399,18 @@ _RECORD_FIELDS = (
 )
 
 
+# The span's attributes are kept as their key and value tuples, and
+# ``attributes`` makes the mapping when asked: a mapping object per record
+# would be one more object per span for the garbage collector to track,
+# across every span a run keeps, where the value tuple (of strings, numbers
+# and tuples of them) is one it stops tracking.
+_RECORD_SLOTS = tuple(f for f in _RECORD_FIELDS if f != "attributes") + (
+    "_attribute_keys",
+    "_attribute_values",
+    "_size",
+)
+
+
 class SpanRecord:
     """An immutable record of one finished span.
 
@@ -408,7 +420,7 @@ class SpanRecord:
     strings); the processor builds them from SDK spans.
     """
 
-    __slots__ = _RECORD_FIELDS + ("_size",)
+    __slots__ = _RECORD_SLOTS
 
     trace_id: str
     span_id: str
@@ -419,7 +431,8 @@ class SpanRecord:
     status_description: Optional[str]
     start_time: int
     end_time: int
-    attributes: FrozenAttributes
+    _attribute_keys: Tuple[str, ...]
+    _attribute_values: Tuple[Any, ...]
     events: Tuple[SpanEvent, ...]
     links: Tuple[SpanLink, ...]
     resource: FrozenAttributes
@@ -467,7 +480,9 @@ class SpanRecord:
         set_(self, "status_description", status_description or None)
         set_(self, "start_time", start)
         set_(self, "end_time", end)
-        set_(self, "attributes", _frozen(attributes))
+        frozen = _frozen(attributes)
+        set_(self, "_attribute_keys", frozen._keys)
+        set_(self, "_attribute_values", frozen._values)
         events = tuple(events)
         links = tuple(links)
         for item, cls in [(e, SpanEvent) for e in events] + [(lk, SpanLink) for lk in links]:
@@ -485,6 +500,18 @@ class SpanRecord:
 
     def __delattr__(self, key: str) -> None:
         raise AttributeError("SpanRecord is immutable")
+
+    @property
+    def attributes(self) -> FrozenAttributes:
+        """The span's attributes: an immutable mapping, equal (not identical) on each access."""
+        keys = self._attribute_keys
+        if not keys:
+            return EMPTY_ATTRIBUTES
+        # make_attributes(), inlined.
+        made: Any = _new(FrozenAttributes)
+        made._keys = keys
+        made._values = self._attribute_values
+        return made
 
     # -- derived values -------------------------------------------------
 
@@ -521,9 +548,11 @@ class SpanRecord:
     def error_types(self) -> tuple[str, ...]:
         """Every error type the span carries: ``error.type`` and each exception event's type."""
         found: list[str] = []
-        value = self.attributes.get("error.type")
-        if isinstance(value, str) and value:
-            found.append(value)
+        keys = self._attribute_keys
+        if "error.type" in keys:
+            value = self._attribute_values[keys.index("error.type")]
+            if isinstance(value, str) and value:
+                found.append(value)
         for event in self.events:
             if event.name == "exception":
                 etype = event.attributes.get("exception.type")
@@ -682,7 +711,8 @@ def make_record(
     self.status_description = status_description
     self.start_time = start_time
     self.end_time = end_time
-    self.attributes = attributes
+    self._attribute_keys = attributes._keys
+    self._attribute_values = attributes._values
     self.events = events
     self.links = links
     self.resource = resource

@@ -127,7 +127,8 @@ class RedactionPolicy:
         replaced, for writing out; ``record`` itself when nothing matches."""
         from .record import _RECORD_FIELDS, make_event, make_link, make_record
 
-        attrs = self.redact_attributes(record.attributes)
+        original = record.attributes  # a new mapping on each access: compare with this one
+        attrs = self.redact_attributes(original)
         events = tuple(
             make_event(e.name, e.timestamp, self.redact_attributes(e.attributes))
             for e in record.events
@@ -137,7 +138,7 @@ class RedactionPolicy:
             for lk in record.links
         )
         if (
-            attrs is record.attributes
+            attrs is original
             and all(a.attributes is b.attributes for a, b in zip(events, record.events))
             and all(a.attributes is b.attributes for a, b in zip(links, record.links))
         ):

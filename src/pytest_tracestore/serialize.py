@@ -167,6 +167,12 @@ def _string(value: Any, field: str) -> str:
     return value
 
 
+def _optional_string(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"field {field!r} must be a string or null, got {value!r}")
+    return value
+
+
 def _int(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"field {field!r} must be an integer, got {value!r}")
@@ -224,15 +230,14 @@ class _Interner:
             return None
         data = _mapping(data, "scope")
         attrs = self.attrs(_mapping(data.get("attributes"), "scope.attributes"))
-        key = (data.get("name"), data.get("version"), data.get("schema_url"), attrs)
+        # Checked before they make a cache key, which must be hashable.
+        name = _string(data.get("name", ""), "scope.name")
+        version = _optional_string(data.get("version"), "scope.version")
+        schema_url = _optional_string(data.get("schema_url"), "scope.schema_url")
+        key = (name, version, schema_url, attrs)
         found = self.scopes.get(key)
         if found is None:
-            found = Scope(
-                _string(data.get("name", ""), "scope.name"),
-                data.get("version"),
-                data.get("schema_url"),
-                attrs,
-            )
+            found = Scope(name, version, schema_url, attrs)
             if len(self.scopes) < _CACHE_LIMIT:
                 self.scopes[key] = found
         return found
@@ -391,8 +396,9 @@ class SpanConverter:
             self._shared[(id(res), id(scp))] = entry
         return entry
 
-    def _pair(self, raw: Any) -> tuple[FrozenAttributes, dict[str, Any]]:
-        """The record's attributes, and the line's (secret values hidden), of SDK attributes.
+    def _pair(self, raw: Any) -> tuple[tuple[str, ...], tuple[Any, ...], dict[str, Any]]:
+        """The record's attribute keys and values, and the line's attributes
+        (secret values hidden), of SDK attributes.
 
         The SDK's keys are strings and its sequence values tuples already.
         """
@@ -405,7 +411,7 @@ class SpanConverter:
         if type(attrs) is not dict:
             attrs = dict(raw) if raw else {}
         if not attrs:
-            return EMPTY_ATTRIBUTES, attrs
+            return (), (), attrs
         keys = tuple(attrs)
         entry = self._keysets.get(keys)
         if entry is None:
@@ -415,12 +421,7 @@ class SpanConverter:
         if hidden:
             line = dict(attrs)
             line.update(dict.fromkeys(hidden, REDACTED))
-        # FrozenAttributes has no setattr guard: fill its slots here rather
-        # than through a maker's two calls.
-        frozen = _new_instance(FrozenAttributes)
-        frozen._keys = shared
-        frozen._values = tuple(attrs.values())
-        return frozen, line
+        return shared, tuple(attrs.values()), line
 
     def _keyset(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         redaction = self._redaction
@@ -501,13 +502,13 @@ class SpanConverter:
         end = end or start
         # Redaction touches only the line: the record keeps the real values.
         pair = self._pair
-        frozen, line_attrs = pair(attrs)
+        attr_keys, attr_values, line_attrs = pair(attrs)
         if events:
             event_texts = []
             event_records = []
             for event in events:
                 ename, etime = event._name, event._timestamp
-                efrozen, eline = pair(event._attributes)
+                ekeys, evalues, eline = pair(event._attributes)
                 # By hand, like the line itself: encoding a list of dicts costs
                 # more than the attributes inside them.
                 event_texts.append(
@@ -518,7 +519,7 @@ class SpanConverter:
                 item: Any = _new_instance(_EventTwin)
                 item.name = ename
                 item.timestamp = etime
-                item.attributes = efrozen
+                item.attributes = make_attributes(ekeys, evalues) if ekeys else EMPTY_ATTRIBUTES
                 item.__class__ = SpanEvent
                 event_records.append(item)
             events_json = f"[{','.join(event_texts)}]"
@@ -532,8 +533,9 @@ class SpanConverter:
             for link in links:
                 lctx = link.context
                 lt, ls = "%032x" % lctx.trace_id, "%016x" % lctx.span_id
-                lfrozen, lline = pair(link.attributes)
+                lkeys, lvalues, lline = pair(link.attributes)
                 link_dicts.append({"trace_id": lt, "span_id": ls, "attributes": lline})
+                lfrozen = make_attributes(lkeys, lvalues) if lkeys else EMPTY_ATTRIBUTES
                 link_records.append(make_link(lt, ls, lfrozen))
             links_json = dumps_line(link_dicts)
             link_tuple = tuple(link_records)
@@ -573,7 +575,8 @@ class SpanConverter:
         record.status_description = description
         record.start_time = start
         record.end_time = end
-        record.attributes = frozen
+        record._attribute_keys = attr_keys
+        record._attribute_values = attr_values
         record.events = event_tuple
         record.links = link_tuple
         record.resource = shared[2]

@@ -89,7 +89,7 @@ def _error_keys(record: SpanRecord) -> tuple[str, ...]:
     """The error-type index keys of a record (short names), usually none."""
     # Runs for every span added and evicted; most carry no error, so rule that
     # out before building anything.
-    if record.status != "ERROR" and "error.type" not in record.attributes:
+    if record.status != "ERROR" and "error.type" not in record._attribute_keys:
         for event in record.events:
             if event.name == "exception":
                 break
