@@ -104,6 +104,15 @@ def test_timed_text_takes_the_writers_end_times_and_reads_lines_only_without_the
     assert list(given) == [(3, read[0][1]), (1, read[1][1]), (2, read[2][1])]
     # Bytes as well as text.
     assert list(timed_text("w", text.encode(), ends="3 1 2")) == list(given)
+    # With each line's size too, the lines are cut apart without a search.
+    sizes = " ".join(str(len(record_line(r).encode())) for r in records)
+    assert list(timed_text("w", text.encode(), ends="3 1 2", sizes=sizes)) == list(given)
+    # Sizes that do not fit the text are ignored: the newlines are searched for.
+    for bad in ("1 2 3", sizes + " 1", "x", sizes.replace(" ", " 0 ", 1)):
+        assert list(timed_text("w", text.encode(), ends="3 1 2", sizes=bad)) == list(given)
+    shifted = sizes.split()
+    shifted[0], shifted[1] = str(int(shifted[0]) - 1), str(int(shifted[1]) + 1)
+    assert list(timed_text("w", text.encode(), ends="3 1 2", sizes=" ".join(shifted))) == list(given)
     # Without them, or when they do not match the lines one to one, each line is read.
     assert list(timed_text("w", text)) == read
     assert list(timed_text("w", text.encode())) == read

@@ -90,6 +90,7 @@ def test_fifo_file_and_memory_keep_newest_in_end_order(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "spans.jsonl"]  # no temp files left
     # The end times kept for a merge follow the file through every trim.
     assert processor.line_end_times() == [line["end_time_unix_nano"] for line in read_lines(path)]
+    assert processor.line_sizes() == [len(line) for line in path.read_bytes().splitlines(keepends=True)]
 
 
 def test_pruning_keeps_whole_lines_when_batches_mix_non_ascii_and_unencodable(tmp_path):
@@ -768,10 +769,13 @@ def test_a_torn_line_marks_the_file_as_not_whole(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert not processor.lines_whole
     # Which line holds which span is no longer known: a merge must read them.
-    assert processor.line_end_times() is None
+    assert processor.line_end_times() is None and processor.line_sizes() is None
     processor.shutdown()
     assert not processor.lines_whole  # a trim keeps the torn line, so it stays so
     assert processor.line_end_times() is None
+    # The trim read the file: where its lines are is known again.
+    path = tmp_path / "spans.jsonl"
+    assert processor.line_sizes() == [len(line) for line in path.read_bytes().splitlines(keepends=True)]
     assert not FileBasedSpanProcessor(tmp_path / "o.jsonl", format="otlp").lines_whole
 
 

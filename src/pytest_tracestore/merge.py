@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, List, Optional, Tuple, Union
 
@@ -85,17 +86,33 @@ def timed_lines(
 
 
 def timed_text(
-    name: str, text: Union[str, bytes], *, whole: bool = False, ends: Optional[str] = None
+    name: str,
+    text: Union[str, bytes],
+    *,
+    whole: bool = False,
+    ends: Optional[str] = None,
+    sizes: Optional[str] = None,
 ) -> TimedLines:
     """:func:`timed_lines` of a whole file's text (``str`` or UTF-8 ``bytes``).
 
     ``ends`` is the end time of each line's span, as decimal integers
     separated by spaces, from the process that wrote the file
     (:meth:`~pytest_tracestore.FileBasedSpanProcessor.line_end_times`): with
-    them no line is read at all.  If they do not match the lines one to one,
-    the lines are read as :func:`timed_lines` reads them.
+    them no line is read at all.  ``sizes``, each line's size in bytes with
+    its newline (:meth:`~pytest_tracestore.FileBasedSpanProcessor.line_sizes`),
+    also spares looking for the newlines.  If they do not match the lines one
+    to one, the lines are read as :func:`timed_lines` reads them.
     """
     data = text.encode("utf-8") if isinstance(text, str) else text
+    if ends is not None and sizes is not None:
+        cut = _cut(data, sizes)
+        if cut is not None:
+            times = ends.split()
+            if len(times) == len(cut):
+                try:
+                    return TimedLines(list(map(int, times)), cut)
+                except ValueError:
+                    pass
     # Not splitlines(): U+2028 and friends stay raw inside JSON strings.
     lines = data.split(b"\n")
     if ends is not None:
@@ -108,6 +125,20 @@ def timed_text(
             except ValueError:
                 pass
     return timed_lines(name, lines, whole=whole)
+
+
+def _cut(data: bytes, sizes: str) -> Optional[List[bytes]]:
+    """``data``'s lines (without newlines) of the given sizes; ``None`` unless they fit exactly."""
+    try:
+        bounds = list(accumulate(map(int, sizes.split()), initial=0))
+    except ValueError:
+        return None
+    if bounds[-1] != len(data) or not all(data[end - 1] == 10 for end in bounds[1:]):
+        return None
+    # A line of its newline alone is no span line: let the slow path skip it.
+    if any(end - start < 2 for start, end in zip(bounds, bounds[1:])):
+        return None
+    return [data[start : end - 1] for start, end in zip(bounds, bounds[1:])]
 
 
 def write_newest(

@@ -6,19 +6,17 @@ This is the only module that imports pytest.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
-import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Generator, Optional, cast
+from typing import TYPE_CHECKING, Any, Generator, Optional, cast
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 
 from . import hooks
 from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning
@@ -29,20 +27,21 @@ from .redact import RedactionPolicy, policy_from_lines
 # makes one, and pytest reads every module of a plugin at start-up in every
 # process, at a cost that grows with their size.
 if TYPE_CHECKING:
+    from .controller import XdistController
     from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
     from .record import SpanRecord
     from .store import ScopedTraceStore, TraceStore
 
-__all__ = ["TraceStorePlugin", "XdistController"]
+__all__ = ["TraceStorePlugin"]
 
 DEFAULT_MAX_SPANS = 1000
 _DEFAULT_FILE = "spans.jsonl"
 
 # Keys of the pytest-xdist hand-over: the controller tells each worker where
 # to write (workerinput); each worker reports its spans back (workeroutput).
-_XDIST_FOLDER = "tracestore_folder"
-_XDIST_REPORT = "tracestore"
+XDIST_FOLDER = "tracestore_folder"
+XDIST_REPORT = "tracestore"
 
 REPORT_MODES = ("failed", "all", "none")
 # The spellings pytest accepts for its own boolean ini keys.  Parsed here so a
@@ -55,11 +54,6 @@ _TRUTH = {
 SECTION_MAX_LINES = 80
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
-test_store_key = pytest.StashKey["ScopedTraceStore"]()
-# Set once any phase of a test has failed.
-test_failed_key = pytest.StashKey[bool]()
-# Whether the test's spans must hold no ERROR span, decided in its setup.
-test_fail_on_error_key = pytest.StashKey[bool]()
 
 _MARKER_HELP = (
     "trace_store(fail_on_error=True|False): fail this test (or every test of "
@@ -347,95 +341,6 @@ def _make_processor(
         ) from None
 
 
-class _DeferredProcessor(SpanProcessor):
-    """The pytest-xdist controller's processor, made when the first span ends there.
-
-    The controller runs no tests, so in most runs no span ends in it, and it
-    never loads the recording code.  Whatever else is asked of it makes the
-    processor and is answered by it, so it stands in for one everywhere.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        max_spans: int,
-        file_format: str,
-        redaction: Optional[RedactionPolicy],
-        batch_size: int,
-    ) -> None:
-        self.path = path
-        self.max_spans = max_spans
-        self.format = file_format
-        self.redaction = redaction
-        self.batch_size = batch_size
-        self.built: Optional[FileBasedSpanProcessor] = None
-        self._transform: Optional[RecordTransform] = None
-        self._failed: Optional[OSError] = None
-        self._lock = threading.Lock()
-
-    def get(self) -> FileBasedSpanProcessor:
-        """The processor, made on first use."""
-        built = self.built
-        if built is None:
-            with self._lock:
-                if self.built is None:
-                    made = _new_processor(
-                        self.path, self.max_spans, self.format, self.redaction, self.batch_size
-                    )
-                    made.transform = self._transform
-                    self.built = made
-                built = self.built
-        return built
-
-    @property
-    def transform(self) -> Optional[RecordTransform]:
-        return self._transform
-
-    @transform.setter
-    def transform(self, value: Optional[RecordTransform]) -> None:
-        with self._lock:
-            self._transform = value
-            if self.built is not None:
-                self.built.transform = value
-
-    def on_end(self, span: ReadableSpan) -> None:
-        try:
-            processor = self.get()
-        except OSError as exc:
-            # Never into the application's code: reported when the run closes.
-            self._failed = exc
-            return
-        processor.on_end(span)
-
-    def quiet(self) -> ContextManager[None]:
-        return self.built.quiet() if self.built is not None else contextlib.nullcontext()
-
-    def shutdown(self) -> None:
-        if self.built is not None:
-            self.built.shutdown()
-        if self._failed is not None:
-            warnings.warn(
-                f"pytest-tracestore: could not write {self.path}: {self._failed}; "
-                "the spans that ended in the xdist controller are lost",
-                TraceStoreWarning,
-                stacklevel=2,
-            )
-            self._failed = None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True if self.built is None else self.built.force_flush(timeout_millis)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
-
-
-def _made(processor: FileBasedSpanProcessor) -> Optional[FileBasedSpanProcessor]:
-    """``processor``, or what a deferred one has made so far (``None``: nothing)."""
-    if isinstance(processor, _DeferredProcessor):
-        return processor.built
-    return processor
-
-
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -472,13 +377,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_xdist_worker(config):
         workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
         workerid = str(workerinput["workerid"])
-        folder = workerinput.get(_XDIST_FOLDER)
+        folder = workerinput.get(XDIST_FOLDER)
         # Without a folder from the controller, stay apart from the other workers.
         own = Path(folder) / f"{workerid}.jsonl" if folder else path.with_name(
             f"{path.stem}.{workerid}{path.suffix}"
         )
         processor = _make_processor(own, where, max_spans, file_format, redaction, batch_size)
     elif _is_xdist_controller(config):
+        from .controller import DeferredProcessor, XdistController
+
         # The controller runs no tests, but its own spans (a conftest's, say)
         # are kept like a worker's and merged with theirs at the end.
         folder = _worker_folder(path)
@@ -492,7 +399,7 @@ def pytest_configure(config: pytest.Config) -> None:
             ) from None
         processor = cast(
             "FileBasedSpanProcessor",
-            _DeferredProcessor(
+            DeferredProcessor(
                 folder / "controller.jsonl", max_spans, file_format, redaction, batch_size
             ),
         )
@@ -507,96 +414,23 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin.announce()
 
 
-class XdistController:
-    """The pytest-xdist controller's side: where workers write, what they reported.
+class _TestRun:
+    """What the plugin keeps about the test that runs now.
 
-    Each worker writes its own file in :attr:`folder` and reports it through
-    ``config.workeroutput``; :meth:`merge` builds the one artifact from them.
-    The folder is decided here, before any worker starts, so the file of a
-    worker that dies without reporting is still found and merged.
+    On the plugin, not in the item's stash: every hook of every test reads
+    it, and a stash lookup is several Python calls.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        # workerid -> the worker's report, None until it reports.
-        self.reports: dict[str, Optional[dict[str, Any]]] = {}
+    __slots__ = ("item", "view", "failed", "fail_on_error")
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[_XDIST_FOLDER] = str(self.folder)
-        self.reports.setdefault(str(node.workerinput["workerid"]), None)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
-        report = (getattr(node, "workeroutput", None) or {}).get(_XDIST_REPORT)
-        if report is not None:
-            self.reports[str(node.workerinput["workerid"])] = report
-
-    def merge(
-        self, own: Optional[FileBasedSpanProcessor], artifact: Path, max_spans: int
-    ) -> tuple[int, int]:
-        """Merge the controller's and every worker's spans into ``artifact``, newest ``max_spans``.
-
-        ``own`` is the controller's processor, ``None`` if no span ended in
-        the controller.  Returns ``(recorded, kept)``: how many spans the run
-        recorded, and how many the artifact holds after the FIFO cap.  The
-        worker files are removed.  Lines are merged as the processes wrote
-        them, already in the run's format and redacted.
-        """
-        # Here, not at the top: only the controller merges, once.
-        from .merge import TimedLines, timed_lines, timed_text, write_newest
-
-        found = TimedLines()
-        recorded = 0
-        if own is not None:
-            raw = self._file_lines(own.path, "the controller's file")
-            found.extend(timed_lines(str(own.path), raw or []))
-            recorded = own.store.added
-        for workerid, report in sorted(self.reports.items()):
-            if report is None:
-                file = self.folder / f"{workerid}.jsonl"
-                what = f"xdist worker {workerid} ended without reporting its spans"
-                raw = self._file_lines(file, f"{what}, and its file")
-                lines = timed_lines(str(file), raw or [])
-                if raw is not None:  # an unreadable file has had its warning
-                    warnings.warn(
-                        f"pytest-tracestore: {what}; merged the {len(lines)} found in its file",
-                        TraceStoreWarning,
-                        stacklevel=1,
-                    )
-                recorded += len(lines)
-            elif report["spans"] is not None:
-                lines = timed_text(
-                    f"xdist worker {workerid}",
-                    report["spans"],
-                    whole=bool(report.get("whole")),
-                    ends=report.get("ends"),
-                )
-                recorded += int(report["recorded"])
-            else:  # the worker could not read its own file back: try here
-                file = Path(report["path"])
-                what = f"xdist worker {workerid} could not send its spans, and its file"
-                lines = timed_lines(str(file), self._file_lines(file, what) or [])
-                recorded += int(report["recorded"])
-            found.extend(lines)
-        kept = write_newest(artifact, found, max_spans)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return recorded, kept
-
-    @staticmethod
-    def _file_lines(file: Path, what: str) -> Optional[list[bytes]]:
-        """The lines of a file to merge; ``None``, with a warning, if it cannot be read."""
-        try:
-            with open(file, "rb") as handle:
-                return handle.readlines()
-        except OSError as exc:
-            warnings.warn(
-                f"pytest-tracestore: {what} {file} cannot be read "
-                f"({exc.strerror or exc}): its spans are lost",
-                TraceStoreWarning,
-                stacklevel=1,
-            )
-            return None
+    def __init__(self, item: pytest.Item, view: ScopedTraceStore) -> None:
+        self.item = item
+        #: The spans that end while the test runs.
+        self.view = view
+        #: Set once any phase of the test has failed.
+        self.failed = False
+        #: Whether the test's spans must hold no ERROR span, decided in its setup.
+        self.fail_on_error: Optional[bool] = None
 
 
 class TraceStorePlugin:
@@ -624,6 +458,9 @@ class TraceStorePlugin:
         self.provider: Optional[TracerProvider] = None
         self._warned_failed_dir = False
         self._announced = False
+        self._running: Optional[_TestRun] = None
+        # The same block every time: the per-test hooks skip a call to get it.
+        self._quiet = processor.quiet()
         self._refresh_transform()
         self.provider_mode = self._attach(processor)
 
@@ -636,12 +473,13 @@ class TraceStorePlugin:
         hook = self.config.hook.pytest_tracestore_configure
         if self._announced:
             return
-        if isinstance(self.processor, _DeferredProcessor):
+        processor = self.processor
+        if self.xdist is not None:  # the controller's processor is a deferred one
             if not hook.get_hookimpls():
                 return
-            processor = self.processor.get()
-        else:
-            processor = self.processor
+            from .controller import DeferredProcessor
+
+            processor = cast(DeferredProcessor, processor).get()
         self._announced = True
         # Historic, so conftest files found later during collection get the call too.
         hook.call_historic(kwargs=dict(provider=self.provider, processor=processor))
@@ -725,19 +563,20 @@ class TraceStorePlugin:
     ) -> Generator[None, None, None]:
         from .store import ScopedTraceStore
 
+        processor = self.processor
         # Subscribing around the whole protocol catches spans from setup,
         # call and teardown, from any thread.
-        view = ScopedTraceStore(self.processor.store, max_bytes=DEFAULT_MAX_BYTES)
-        item.stash[test_store_key] = view
-        with self.processor.quiet():
-            self.processor.subscribe(view)
+        view = ScopedTraceStore(processor.store, max_bytes=DEFAULT_MAX_BYTES)
+        outer, self._running = self._running, _TestRun(item, view)
+        with self._quiet:
+            processor.subscribe(view)
         try:
             yield
         finally:
-            with self.processor.quiet():
-                self.processor.unsubscribe(view)
+            with self._quiet:
+                processor.unsubscribe(view)
             # Release the test's spans: a long run must not keep them all.
-            del item.stash[test_store_key]
+            self._running = outer
 
     # -- spans from other processes ---------------------------------------
 
@@ -755,20 +594,23 @@ class TraceStorePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         # A misspelt marker fails its test at once, not silently in teardown.
-        item.stash[test_fail_on_error_key] = self._fail_on_error(item)
+        fail_on_error = self._fail_on_error(item)
+        run = self._running
+        if run is not None and run.item is item:
+            run.fail_on_error = fail_on_error
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         # trylast: the test's fixtures are torn down by now, so their spans count.
-        view = item.stash.get(test_store_key, None)
-        if view is None or item.stash.get(test_failed_key, False):
+        run = self._running
+        if run is None or run.item is not item or run.failed:
             return
         # Looking the marker up walks the test's parents: once per test is enough.
-        fail_on_error = item.stash.get(test_fail_on_error_key, None)
+        fail_on_error = run.fail_on_error
         if not (self._fail_on_error(item) if fail_on_error is None else fail_on_error):
             return
         try:
-            view.assert_no_failures()
+            run.view.assert_no_failures()
         except AssertionError as exc:
             message = str(exc)
         else:
@@ -795,49 +637,47 @@ class TraceStorePlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
+        run = self._running
+        if run is not None and run.item is not item:
+            run = None
         # Outside the phase itself: the processor's warnings must stay warnings.
-        with self.processor.quiet():
+        with self._quiet:
             # Every test phase ends with its spans in the file, before its
             # report is made: a run killed later keeps them.
             self.processor.drain()
-            self._add_section(item, call)
+            if run is not None:
+                self._add_section(run, call)
         outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        view = item.stash.get(test_store_key, None)
-        if view is None:
+        if run is None:
             return
-        failed = item.stash.get(test_failed_key, False) or report.failed
-        item.stash[test_failed_key] = failed
-        if failed and call.when == "teardown":
-            with self.processor.quiet():
-                if view:
-                    self._record_failure_evidence(item, report, view)
+        report: pytest.TestReport = outcome.get_result()
+        if report.failed:
+            run.failed = True
+        if run.failed and call.when == "teardown":
+            with self._quiet:
+                if run.view:
+                    self._record_failure_evidence(item, report, run.view)
 
-    def _add_section(self, item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    def _add_section(self, run: _TestRun, call: pytest.CallInfo[None]) -> None:
         """The "Captured traces" section of this phase's report, when it gets one."""
-        view = item.stash.get(test_store_key, None)
-        if view is not None:
-            failing = call.excinfo is not None and not call.excinfo.errisinstance(
-                pytest.skip.Exception
-            )
-            mode = self.settings.report
-            # The view last: asking whether it holds spans drains the queue.
-            if (
-                (failing and mode != "none") or (mode == "all" and call.when == "call")
-            ) and view:
-                from .render import render_spans
+        view = run.view
+        failing = call.excinfo is not None and not call.excinfo.errisinstance(
+            pytest.skip.Exception
+        )
+        mode = self.settings.report
+        # The view last: asking whether it holds spans drains the queue.
+        if ((failing and mode != "none") or (mode == "all" and call.when == "call")) and view:
+            from .render import render_spans
 
-                # Before the report is built, so the section lands in it (and
-                # travels wherever reports go: junitxml, pytest-xdist).
-                item.add_report_section(
-                    call.when,
-                    "traces",
-                    render_spans(
-                        view.spans(),
-                        max_lines=SECTION_MAX_LINES,
-                        redaction=self.processor.redaction,
-                    ),
-                )
+            # Before the report is built, so the section lands in it (and
+            # travels wherever reports go: junitxml, pytest-xdist).
+            run.item.add_report_section(
+                call.when,
+                "traces",
+                render_spans(
+                    view.spans(), max_lines=SECTION_MAX_LINES, redaction=self.processor.redaction
+                ),
+            )
 
     def _record_failure_evidence(
         self, item: pytest.Item, report: pytest.TestReport, view: ScopedTraceStore
@@ -895,13 +735,17 @@ class TraceStorePlugin:
             spans = None
         workeroutput: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
         ends = self.processor.line_end_times()
-        workeroutput[_XDIST_REPORT] = {
+        sizes = self.processor.line_sizes()
+        workeroutput[XDIST_REPORT] = {
             "path": str(self.processor.path),
             "recorded": self.processor.store.added,
             "spans": spans,
             "whole": self.processor.lines_whole,
             # One string, not a list: execnet encodes each list item in Python.
             "ends": None if ends is None else " ".join(map(str, ends)),
+            # With each line's size, the controller cuts the lines apart
+            # without looking for newlines.
+            "sizes": None if sizes is None else " ".join(map(str, sizes)),
         }
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -926,8 +770,10 @@ class TraceStorePlugin:
                 self.provider.force_flush(timeout_millis=5000)
             self.processor.shutdown()
         if self.xdist is not None:
+            from .controller import made
+
             self._merged = self.xdist.merge(
-                _made(self.processor), self.artifact, self.processor.max_spans
+                made(self.processor), self.artifact, self.processor.max_spans
             )
 
 
@@ -962,14 +808,17 @@ def trace_store_fixture(request: pytest.FixtureRequest) -> ScopedTraceStore:
     ``filter_by_attribute`` and ``query_spans``.  ``trace_store.session`` is
     the whole run's store.
     """
-    view = request.node.stash.get(test_store_key, None)
-    if view is None:
-        from .store import ScopedTraceStore
+    plugin = _plugin(request.config)
+    run = plugin._running
+    if run is not None and run.item is request.node:
+        return run.view
+    # A test run without the plugin's protocol hook (another plugin's runner):
+    # a view of its own, from now to the end of the test.
+    from .store import ScopedTraceStore
 
-        plugin = _plugin(request.config)
-        view = ScopedTraceStore(plugin.processor.store)
-        plugin.processor.subscribe(view)
-        request.addfinalizer(lambda: plugin.processor.unsubscribe(view))
+    view = ScopedTraceStore(plugin.processor.store)
+    plugin.processor.subscribe(view)
+    request.addfinalizer(lambda: plugin.processor.unsubscribe(view))
     return view
 
 

@@ -15,7 +15,13 @@ from typing import Any, Callable, Deque, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, check_limit
+from .base import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BYTES,
+    FORMATS,
+    TraceStoreWarning,
+    check_limit,
+)
 from .record import SpanRecord, estimated_bytes
 from .redact import RedactionPolicy
 from .serialize import SpanConverter, encode_line, record_line
@@ -566,6 +572,16 @@ class FileBasedSpanProcessor(SpanProcessor):
                 return None
             return list(self._ends)
 
+    def line_sizes(self) -> Optional[list[int]]:
+        """The size in bytes of each line of the file, newline included, oldest first.
+
+        ``None`` once a write has torn a line, as for :meth:`line_end_times`.
+        """
+        with self._lock:
+            if not self._sizes_exact:
+                return None
+            return list(self._sizes)
+
     @property
     def spans_in_file(self) -> int:
         """How many span lines the file holds (an estimate after a failed write, until the next trim)."""
@@ -595,4 +611,8 @@ class _Quiet:
         self._processor._quiet += 1
 
     def __exit__(self, *exc: object) -> None:
-        self._processor._end_quiet()
+        processor = self._processor
+        if processor._unreported:
+            processor._end_quiet()
+        else:  # nothing held back: _end_quiet's one step, without its call
+            processor._quiet -= 1

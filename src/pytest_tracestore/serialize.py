@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -301,31 +300,30 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
     )
 
 
-class _PublicFields:
-    """A span's public properties under the names of the SDK fields the converter reads."""
+def _public_fields(span: Any) -> tuple[Any, ...]:
+    """The fields :meth:`SpanConverter.convert` reads, from a span's public properties.
 
-    def __init__(self, span: Any) -> None:
-        ctx = span.context
-        self._context = (ctx.trace_id, ctx.span_id, None, None, ctx.trace_state)
-        parent = span.parent
-        self._parent = None if parent is None else (None, parent.span_id)
-        self._status = SimpleNamespace(
-            _status_code=span.status.status_code, _description=span.status.description
-        )
-        self._name = span.name
-        self._kind = span.kind
-        self._start_time = span.start_time
-        self._end_time = span.end_time
-        self._attributes = span.attributes
-        self._events = SimpleNamespace(
-            _dq=[
-                SimpleNamespace(_name=e.name, _timestamp=e.timestamp, _attributes=e.attributes)
-                for e in span.events
-            ]
-        )
-        self._links = SimpleNamespace(_dq=tuple(span.links or ()))
-        self._resource = span.resource
-        self._instrumentation_scope = span.instrumentation_scope
+    For spans other than the SDK's plain ``ReadableSpan``, and for an SDK
+    whose private fields have moved.  Events come as ``(name, timestamp,
+    attributes)``.
+    """
+    parent = span.parent
+    status = span.status
+    return (
+        span.context,
+        None if parent is None else parent.span_id,
+        status.status_code,
+        status.description,
+        span.name,
+        span.kind,
+        span.start_time,
+        span.end_time,
+        span.attributes,
+        [(e.name, e.timestamp, e.attributes) for e in span.events],
+        tuple(span.links or ()),
+        span.resource,
+        span.instrumentation_scope,
+    )
 
 
 class SpanConverter:
@@ -441,39 +439,48 @@ class SpanConverter:
 
     def convert(self, span: Any) -> tuple[SpanRecord, str]:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
+        # The SDK hands every processor a plain ReadableSpan whose public
+        # properties are Python calls that copy (a proxy, a tuple) on each
+        # access; on this per-span path, reading the fields behind them halves
+        # the cost.  Any other span is read through its public properties.
+        # One method, not one per step: a Python call costs as much as
+        # several of the steps.
+        fields: Any = None
         if self._fast and type(span) is ReadableSpan:
+            sdk: Any = span  # its private fields, which type checkers do not know
             try:
-                return self._build(span)
+                status = sdk._status
+                parent = sdk._parent
+                # The SDK keeps events and links in BoundedLists, whose len()
+                # and iteration are Python calls (iteration copies under a
+                # lock); their deques are final once the span has ended.
+                events: Any = sdk._events._dq
+                fields = (
+                    sdk._context,
+                    None if parent is None else parent[1],
+                    status._status_code,
+                    status._description,
+                    sdk._name,
+                    sdk._kind,
+                    sdk._start_time,
+                    sdk._end_time,
+                    sdk._attributes,
+                    [(e._name, e._timestamp, e._attributes) for e in events] if events else (),
+                    sdk._links._dq,
+                    sdk._resource,
+                    sdk._instrumentation_scope,
+                )
             except AttributeError:
                 # An SDK whose private fields moved: its public properties
                 # still work, so use them from now on.
                 self._fast = False
-        return self._build(_PublicFields(span))
-
-    def _build(self, span: Any) -> tuple[SpanRecord, str]:
-        # The SDK hands every processor a plain ReadableSpan whose public
-        # properties are Python calls that copy (a proxy, a tuple) on each
-        # access; on this per-span path, reading the fields behind them halves
-        # the cost.  Any other span goes through _PublicFields, which offers
-        # its public properties under these names.
-        ctx: Any = span._context
+        if fields is None:
+            fields = _public_fields(span)
+        (
+            ctx, parent_int, status_enum, description, name, kind_enum, start, end,
+            attrs, events, links, res, scp,
+        ) = fields
         trace_int, span_int, trace_state_obj = ctx[0], ctx[1], ctx[4]
-        parent: Any = span._parent
-        parent_int = parent[1] if parent is not None else None
-        status: Any = span._status
-        status_enum, description = status._status_code, status._description
-        name = span._name
-        kind_enum = span._kind
-        start = span._start_time
-        end = span._end_time
-        attrs = span._attributes
-        # The SDK keeps events and links in BoundedLists, whose len() and
-        # iteration are Python calls (iteration copies under a lock); their
-        # deques are final once the span has ended.
-        events = span._events._dq
-        links = span._links._dq
-        res = span._resource
-        scp = span._instrumentation_scope
         # The fixed part of the line is formatted by hand (ids, enum names and
         # integers need no escaping); the JSON encoder runs only on attributes
         # and events.
@@ -501,14 +508,31 @@ class SpanConverter:
         start = start or 0
         end = end or start
         # Redaction touches only the line: the record keeps the real values.
+        # _pair(), inlined for the span's own attributes.
+        try:
+            line_attrs = attrs._dict
+        except AttributeError:
+            line_attrs = None
+        if type(line_attrs) is not dict:
+            line_attrs = dict(attrs) if attrs else {}
+        if line_attrs:
+            attr_keys = tuple(line_attrs)
+            keyset = self._keysets.get(attr_keys)
+            if keyset is None:
+                keyset = self._keyset(attr_keys)
+            attr_values = tuple(line_attrs.values())
+            attr_keys, hidden = keyset
+            if hidden:
+                line_attrs = dict(line_attrs)
+                line_attrs.update(dict.fromkeys(hidden, REDACTED))
+        else:
+            attr_keys = attr_values = ()
         pair = self._pair
-        attr_keys, attr_values, line_attrs = pair(attrs)
         if events:
             event_texts = []
             event_records = []
-            for event in events:
-                ename, etime = event._name, event._timestamp
-                ekeys, evalues, eline = pair(event._attributes)
+            for ename, etime, eattrs in events:
+                ekeys, evalues, eline = pair(eattrs)
                 # By hand, like the line itself: encoding a list of dicts costs
                 # more than the attributes inside them.
                 event_texts.append(
@@ -554,15 +578,17 @@ class SpanConverter:
             if found is None or found[0] is not res or found[1] is not scp:
                 found = self._shared_entry(res, scp)
             self._last_shared = shared = found
+        state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
+        # One f-string, built in one go: joining its parts with + would copy
+        # the whole line once per part.
         line = (
             f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
             f'"parent_span_id":{parent_json},'
             f'"name":{_encode_str(name)},"kind":"{kind}","status":"{status_code}",'
             f'"status_description":{"null" if description is None else _encode_str(description)},'
             f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
-            f'"attributes":{dumps_line(line_attrs) if line_attrs else "{}"},"events":{events_json},"links":{links_json},'
-            + (f'"trace_state":{_encode_str(trace_state)},' if trace_state else "")
-            + shared[4]
+            f'"attributes":{dumps_line(line_attrs) if line_attrs else "{}"},"events":{events_json},'
+            f'"links":{links_json},{state_json}{shared[4]}'
         )
         # make_record's work, inlined: this runs once per span.
         record: Any = _new_instance(_RecordTwin)
