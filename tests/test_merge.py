@@ -7,8 +7,8 @@ import pytest
 from pytest_tracestore import TraceStoreWarning
 from pytest_tracestore.merge import TimedLines, timed_lines, timed_text, write_newest
 from pytest_tracestore.otlp import record_to_otlp_line
+from pytest_tracestore.parse import read_records
 from pytest_tracestore.serialize import encode_line, record_line
-from pytest_tracestore.store import read_records
 
 
 def test_write_newest_orders_by_end_time_and_keeps_the_newest(tmp_path, record_factory):

@@ -35,6 +35,7 @@ def test_start_up_loads_only_what_recording_needs(pytester):
             assert "pytest_tracestore.merge" not in loaded, loaded
             assert "pytest_tracestore.receiver" not in loaded, loaded
             assert "pytest_tracestore.controller" not in loaded, loaded  # xdist's controller only
+            assert "pytest_tracestore.parse" not in loaded, loaded  # reading files back
             import pytest_tracestore
             from pytest_tracestore.query import Query
             assert pytest_tracestore.Query is Query

@@ -7,7 +7,8 @@ import pytest
 
 from pytest_tracestore import FrozenAttributes, SpanRecord
 from pytest_tracestore import record as record_module
-from pytest_tracestore.serialize import record_from_dict, record_to_dict, dumps_line
+from pytest_tracestore.parse import record_from_dict
+from pytest_tracestore.serialize import dumps_line, record_to_dict
 
 from conftest import exception_event, make_record
 

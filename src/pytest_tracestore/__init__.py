@@ -1,8 +1,9 @@
 """pytest-tracestore: assert on OpenTelemetry traces in pytest.
 
-The storage and query core (``record``, ``query``, ``store``, ``serialize``,
-``processor``, ``merge``, ``otlp``, ``receiver``, ``render``, ``redact``)
-imports no pytest; ``plugin`` holds every pytest hook and ``hooks`` the hook
+The storage and query core (``base``, ``record``, ``query``, ``store``,
+``serialize``, ``parse``, ``processor``, ``merge``, ``otlp``, ``receiver``,
+``render``, ``redact``) imports no pytest; ``plugin`` holds every pytest hook,
+``controller`` the pytest-xdist controller's side, and ``hooks`` the hook
 specifications.
 """
 

@@ -62,7 +62,7 @@ def timed_lines(
     written whole, as a processor that never saw a write fail reports: the
     end time is then read from its key without parsing the whole line.
     """
-    from .store import CorruptLines
+    from .parse import CorruptLines
 
     corrupt = CorruptLines(name)
     out = TimedLines()
@@ -190,7 +190,7 @@ def _end_of(raw: Union[str, bytes]) -> Optional[int]:
 
 def _end_time(data: Any) -> int:
     """The end time of one line's span (the latest, should an OTLP line hold several)."""
-    from .serialize import _int, is_traces_data
+    from .parse import _int, is_traces_data
 
     if is_traces_data(data):
         from .otlp import records_from_traces_data

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -18,23 +17,16 @@ from opentelemetry.sdk.trace import ReadableSpan
 from .record import (
     _BYTES_PER_RECORD,
     EMPTY_ATTRIBUTES,
-    STATUSES,
     KINDS,
+    STATUSES,
     FrozenAttributes,
     Scope,
     SpanEvent,
-    SpanLink,
     SpanRecord,
     _EventTwin,
     _RecordTwin,
-    freeze_value,
     make_attributes,
     make_link,
-    make_record,
-    normalize_kind,
-    normalize_span_id,
-    normalize_status,
-    normalize_trace_id,
 )
 from .redact import REDACTED, RedactionPolicy
 
@@ -42,7 +34,6 @@ __all__ = [
     "SpanConverter",
     "dumps_line",
     "encode_line",
-    "record_from_dict",
     "record_line",
     "record_to_dict",
 ]
@@ -103,11 +94,6 @@ def encode_line(text: str) -> bytes:
         return (json.dumps(json.loads(text), separators=(",", ":")) + end).encode("ascii")
 
 
-def is_traces_data(data: Any) -> bool:
-    """Whether a decoded JSON value looks like an OTLP ``TracesData`` (or export request)."""
-    return isinstance(data, Mapping) and ("resourceSpans" in data or "resource_spans" in data)
-
-
 def record_line(record: SpanRecord, redaction: RedactionPolicy | None = None) -> str:
     """Return a record's artifact line (with its newline), secret values redacted."""
     if redaction:
@@ -160,146 +146,6 @@ def record_to_dict(record: SpanRecord) -> dict[str, Any]:
     return out
 
 
-def _string(value: Any, field: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"field {field!r} must be a string, got {value!r}")
-    return value
-
-
-def _optional_string(value: Any, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {field!r} must be a string or null, got {value!r}")
-    return value
-
-
-def _int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"field {field!r} must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"field {field!r} must be an integer, got {value!r}") from None
-
-
-def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"field {field!r} must be an object, got {value!r}")
-    return value
-
-
-class _Interner:
-    """Shares equal attribute key tuples, resources and scopes between records."""
-
-    def __init__(self) -> None:
-        self.keysets: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self.resources: dict[Any, FrozenAttributes] = {}
-        self.scopes: dict[Any, Scope] = {}
-
-    def attrs(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
-        if not mapping:
-            return EMPTY_ATTRIBUTES
-        keys = tuple(mapping)
-        for key in keys:
-            if not isinstance(key, str):
-                raise ValueError(f"attribute key {key!r} is not a string")
-        shared = self.keysets.get(keys)
-        if shared is None:
-            shared = keys
-            if len(self.keysets) < _CACHE_LIMIT:
-                self.keysets[keys] = keys
-        return make_attributes(shared, tuple(freeze_value(mapping[k]) for k in keys))
-
-    def resource(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
-        try:
-            key = tuple(sorted((k, freeze_value(v)) for k, v in mapping.items()))
-            hash(key)
-        except TypeError:
-            return self.attrs(mapping)
-        found = self.resources.get(key)
-        if found is None:
-            found = self.attrs(mapping)
-            if len(self.resources) < _CACHE_LIMIT:
-                self.resources[key] = found
-        return found
-
-    def scope(self, data: Any) -> Scope | None:
-        if data is None:
-            return None
-        data = _mapping(data, "scope")
-        attrs = self.attrs(_mapping(data.get("attributes"), "scope.attributes"))
-        # Checked before they make a cache key, which must be hashable.
-        name = _string(data.get("name", ""), "scope.name")
-        version = _optional_string(data.get("version"), "scope.version")
-        schema_url = _optional_string(data.get("schema_url"), "scope.schema_url")
-        key = (name, version, schema_url, attrs)
-        found = self.scopes.get(key)
-        if found is None:
-            found = Scope(name, version, schema_url, attrs)
-            if len(self.scopes) < _CACHE_LIMIT:
-                self.scopes[key] = found
-        return found
-
-
-def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None) -> SpanRecord:
-    """Build a record from one artifact line's dict.
-
-    Raises :class:`ValueError` naming the field when the dict is not a span.
-    """
-    if not isinstance(data, Mapping):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    intern = interner or _Interner()
-    try:
-        trace_id = normalize_trace_id(data["trace_id"])
-        span_id = normalize_span_id(data["span_id"])
-        name = _string(data["name"], "name")
-        start = _int(data["start_time_unix_nano"], "start_time_unix_nano")
-        end = _int(data["end_time_unix_nano"], "end_time_unix_nano")
-    except KeyError as exc:
-        raise ValueError(f"missing field {exc.args[0]!r}") from None
-    parent = data.get("parent_span_id")
-    events = []
-    for item in data.get("events") or ():
-        item = _mapping(item, "events")
-        events.append(
-            SpanEvent(
-                _string(item.get("name", ""), "events.name"),
-                _int(item.get("time_unix_nano", 0), "events.time_unix_nano"),
-                intern.attrs(_mapping(item.get("attributes"), "events.attributes")),
-            )
-        )
-    links = []
-    for item in data.get("links") or ():
-        item = _mapping(item, "links")
-        links.append(
-            SpanLink(
-                item.get("trace_id"),  # type: ignore[arg-type]  # validated inside
-                item.get("span_id"),  # type: ignore[arg-type]
-                intern.attrs(_mapping(item.get("attributes"), "links.attributes")),
-            )
-        )
-    description = data.get("status_description")
-    return make_record(
-        trace_id,
-        span_id,
-        None if parent in (None, "") else normalize_span_id(parent),
-        name,
-        normalize_kind(data.get("kind", "INTERNAL")),
-        normalize_status(data.get("status", "UNSET")),
-        None if description in (None, "") else str(description),
-        start,
-        end,
-        intern.attrs(_mapping(data.get("attributes"), "attributes")),
-        tuple(events),
-        tuple(links),
-        intern.resource(_mapping(data.get("resource"), "resource")),
-        intern.scope(data.get("scope")),
-        str(data.get("trace_state") or ""),
-        0,
-    )
-
-
 def _public_fields(span: Any) -> tuple[Any, ...]:
     """The fields :meth:`SpanConverter.convert` reads, from a span's public properties.
 
@@ -336,7 +182,8 @@ class SpanConverter:
     """
 
     def __init__(self, redaction: RedactionPolicy | None = None) -> None:
-        self._interner = _Interner()
+        # Shares what records have in common; made with the first resource.
+        self._interner: Any = None
         # An empty policy redacts nothing: skip it entirely on the hot path.
         self._redaction = redaction if redaction else None
         # SDK key tuple -> (the shared key tuple, the keys whose values the
@@ -357,11 +204,19 @@ class SpanConverter:
         # False once the SDK's private fields turn out to have moved.
         self._fast = True
 
+    def _interning(self) -> Any:
+        """The interner, made on first use (once per resource or scope, never per span)."""
+        if self._interner is None:
+            from .parse import _Interner
+
+            self._interner = _Interner()
+        return self._interner
+
     def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
         entry = self._resources.get(id(resource))
         if entry is None or entry[0] is not resource:
             attrs = dict(resource.attributes) if resource is not None else {}
-            frozen = self._interner.resource(attrs)
+            frozen = self._interning().resource(attrs)
             entry = (resource, frozen, dumps_line(_attrs_dict(frozen)))
             if len(self._resources) < _CACHE_LIMIT:
                 self._resources[id(resource)] = entry
@@ -373,7 +228,7 @@ class SpanConverter:
             if scope is None:
                 converted = None
             else:
-                converted = self._interner.scope(
+                converted = self._interning().scope(
                     {
                         "name": scope.name,
                         "version": scope.version,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -24,7 +22,6 @@ from .record import (
     normalize_trace_id,
     short_error_type,
 )
-from .serialize import _Interner, is_traces_data, record_from_dict
 
 if TYPE_CHECKING:
     from .query import Query
@@ -625,6 +622,8 @@ class TraceStore:
         that names the file, the line number and the problem.  A missing file
         raises ``FileNotFoundError``.
         """
+        from .parse import read_records
+
         store = cls(max_spans=max_spans, max_bytes=max_bytes)
         store.extend(read_records(path))
         return store
@@ -666,85 +665,3 @@ class ScopedTraceStore(TraceStore):
     def session(self) -> TraceStore:
         """The store of the whole run (FIFO-capped like the run's artifact)."""
         return self._session
-
-
-_MAX_LINE_WARNINGS = 20
-
-
-class CorruptLines:
-    """Reports the lines skipped while reading one source of artifact lines.
-
-    Each of the first few skipped lines gets a :class:`TraceStoreWarning`
-    naming the source, the line number and the problem; :meth:`done` then
-    adds one warning with the total, so a badly broken file does not flood
-    the output.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.skipped = 0
-
-    def skip(self, lineno: int, exc: BaseException) -> None:
-        """Count line ``lineno`` as skipped because of ``exc``, warning while few."""
-        self.skipped += 1
-        if self.skipped <= _MAX_LINE_WARNINGS:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            warnings.warn(
-                f"{self.name}:{lineno}: skipped a corrupt line ({reason})",
-                TraceStoreWarning,
-                stacklevel=4,
-            )
-
-    def done(self) -> None:
-        """Warn once with the total, if more lines were skipped than were named."""
-        if self.skipped > _MAX_LINE_WARNINGS:
-            warnings.warn(
-                f"{self.name}: skipped {self.skipped} corrupt lines in all",
-                TraceStoreWarning,
-                stacklevel=4,
-            )
-
-
-def read_records(path: Union[str, os.PathLike[str]]) -> Iterator[SpanRecord]:
-    """Yield the records of an artifact file, skipping corrupt lines with a warning.
-
-    The file is either our JSON Lines (one span object per line) or OTLP JSON
-    Lines (one ``TracesData`` per line); the first line that parses decides.
-    """
-    with open(path, "rb") as handle:
-        yield from parse_records(handle, os.fspath(path))
-
-
-def parse_records(lines: Iterable[Union[str, bytes]], name: str) -> Iterator[SpanRecord]:
-    """Yield the records of artifact lines; ``name`` says where they came from in warnings.
-
-    Either format is read, as in :func:`read_records`.  A torn or corrupt line
-    is skipped with a :class:`TraceStoreWarning` naming ``name``, the line
-    number and the problem.
-    """
-    interner = _Interner()
-    corrupt = CorruptLines(name)
-    otlp: Optional[bool] = None
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-            if otlp is None:
-                otlp = is_traces_data(data)
-            if otlp:
-                from .otlp import records_from_traces_data
-
-                # Sizes are estimated later from our own line form: an
-                # OTLP line is longer and may hold several spans.
-                records = records_from_traces_data(data, interner=interner)
-            else:
-                record = record_from_dict(data, interner)
-                # The line's length is what the memory budget estimates from.
-                object.__setattr__(record, "_size", estimated_bytes(len(raw)))
-                records = [record]
-        except (ValueError, TypeError, RecursionError) as exc:
-            corrupt.skip(lineno, exc)
-            continue
-        yield from records
-    corrupt.done()
