@@ -190,7 +190,8 @@ def _end_of(raw: Union[str, bytes]) -> Optional[int]:
 
 def _end_time(data: Any) -> int:
     """The end time of one line's span (the latest, should an OTLP line hold several)."""
-    from .parse import _int, is_traces_data
+    from .parse import is_traces_data
+    from .serialize import _int
 
     if is_traces_data(data):
         from .otlp import records_from_traces_data

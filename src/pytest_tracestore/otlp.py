@@ -26,8 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .parse import _CACHE_LIMIT, _Interner, _mapping, _string, is_traces_data
-from .parse import _int as _integer
+from .parse import is_traces_data
 from .record import (
     EMPTY_ATTRIBUTES,
     KINDS,
@@ -41,7 +40,8 @@ from .record import (
     normalize_span_id,
     normalize_trace_id,
 )
-from .serialize import dumps_line
+from .serialize import _CACHE_LIMIT, _Interner, _mapping, _string, dumps_line
+from .serialize import _int as _integer
 
 __all__ = [
     "records_to_traces_data",

@@ -14,22 +14,17 @@ from typing import Any, Optional, Union
 
 from .base import TraceStoreWarning
 from .record import (
-    EMPTY_ATTRIBUTES,
-    FrozenAttributes,
-    Scope,
     SpanEvent,
     SpanLink,
     SpanRecord,
     estimated_bytes,
-    freeze_value,
-    make_attributes,
     make_record,
     normalize_kind,
     normalize_span_id,
     normalize_status,
     normalize_trace_id,
 )
-from .serialize import _CACHE_LIMIT
+from .serialize import _int, _Interner, _mapping, _string
 
 __all__ = [
     "CorruptLines",
@@ -43,88 +38,6 @@ __all__ = [
 def is_traces_data(data: Any) -> bool:
     """Whether a decoded JSON value looks like an OTLP ``TracesData`` (or export request)."""
     return isinstance(data, Mapping) and ("resourceSpans" in data or "resource_spans" in data)
-
-
-def _string(value: Any, field: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"field {field!r} must be a string, got {value!r}")
-    return value
-
-
-def _optional_string(value: Any, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {field!r} must be a string or null, got {value!r}")
-    return value
-
-
-def _int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"field {field!r} must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"field {field!r} must be an integer, got {value!r}") from None
-
-
-def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"field {field!r} must be an object, got {value!r}")
-    return value
-
-
-class _Interner:
-    """Shares equal attribute key tuples, resources and scopes between records."""
-
-    def __init__(self) -> None:
-        self.keysets: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self.resources: dict[Any, FrozenAttributes] = {}
-        self.scopes: dict[Any, Scope] = {}
-
-    def attrs(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
-        if not mapping:
-            return EMPTY_ATTRIBUTES
-        keys = tuple(mapping)
-        for key in keys:
-            if not isinstance(key, str):
-                raise ValueError(f"attribute key {key!r} is not a string")
-        shared = self.keysets.get(keys)
-        if shared is None:
-            shared = keys
-            if len(self.keysets) < _CACHE_LIMIT:
-                self.keysets[keys] = keys
-        return make_attributes(shared, tuple(freeze_value(mapping[k]) for k in keys))
-
-    def resource(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
-        try:
-            key = tuple(sorted((k, freeze_value(v)) for k, v in mapping.items()))
-            hash(key)
-        except TypeError:
-            return self.attrs(mapping)
-        found = self.resources.get(key)
-        if found is None:
-            found = self.attrs(mapping)
-            if len(self.resources) < _CACHE_LIMIT:
-                self.resources[key] = found
-        return found
-
-    def scope(self, data: Any) -> Scope | None:
-        if data is None:
-            return None
-        data = _mapping(data, "scope")
-        attrs = self.attrs(_mapping(data.get("attributes"), "scope.attributes"))
-        # Checked before they make a cache key, which must be hashable.
-        name = _string(data.get("name", ""), "scope.name")
-        version = _optional_string(data.get("version"), "scope.version")
-        schema_url = _optional_string(data.get("schema_url"), "scope.schema_url")
-        key = (name, version, schema_url, attrs)
-        found = self.scopes.get(key)
-        if found is None:
-            found = Scope(name, version, schema_url, attrs)
-            if len(self.scopes) < _CACHE_LIMIT:
-                self.scopes[key] = found
-        return found
 
 
 def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None) -> SpanRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -25,6 +26,7 @@ from .record import (
     SpanRecord,
     _EventTwin,
     _RecordTwin,
+    freeze_value,
     make_attributes,
     make_link,
 )
@@ -146,6 +148,88 @@ def record_to_dict(record: SpanRecord) -> dict[str, Any]:
     return out
 
 
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"field {field!r} must be a string, got {value!r}")
+    return value
+
+
+def _optional_string(value: Any, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"field {field!r} must be a string or null, got {value!r}")
+    return value
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"field {field!r} must be an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"field {field!r} must be an integer, got {value!r}") from None
+
+
+def _mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"field {field!r} must be an object, got {value!r}")
+    return value
+
+
+class _Interner:
+    """Shares equal attribute key tuples, resources and scopes between records."""
+
+    def __init__(self) -> None:
+        self.keysets: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.resources: dict[Any, FrozenAttributes] = {}
+        self.scopes: dict[Any, Scope] = {}
+
+    def attrs(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
+        if not mapping:
+            return EMPTY_ATTRIBUTES
+        keys = tuple(mapping)
+        for key in keys:
+            if not isinstance(key, str):
+                raise ValueError(f"attribute key {key!r} is not a string")
+        shared = self.keysets.get(keys)
+        if shared is None:
+            shared = keys
+            if len(self.keysets) < _CACHE_LIMIT:
+                self.keysets[keys] = keys
+        return make_attributes(shared, tuple(freeze_value(mapping[k]) for k in keys))
+
+    def resource(self, mapping: Mapping[str, Any]) -> FrozenAttributes:
+        try:
+            key = tuple(sorted((k, freeze_value(v)) for k, v in mapping.items()))
+            hash(key)
+        except TypeError:
+            return self.attrs(mapping)
+        found = self.resources.get(key)
+        if found is None:
+            found = self.attrs(mapping)
+            if len(self.resources) < _CACHE_LIMIT:
+                self.resources[key] = found
+        return found
+
+    def scope(self, data: Any) -> Scope | None:
+        if data is None:
+            return None
+        data = _mapping(data, "scope")
+        attrs = self.attrs(_mapping(data.get("attributes"), "scope.attributes"))
+        # Checked before they make a cache key, which must be hashable.
+        name = _string(data.get("name", ""), "scope.name")
+        version = _optional_string(data.get("version"), "scope.version")
+        schema_url = _optional_string(data.get("schema_url"), "scope.schema_url")
+        key = (name, version, schema_url, attrs)
+        found = self.scopes.get(key)
+        if found is None:
+            found = Scope(name, version, schema_url, attrs)
+            if len(self.scopes) < _CACHE_LIMIT:
+                self.scopes[key] = found
+        return found
+
+
 def _public_fields(span: Any) -> tuple[Any, ...]:
     """The fields :meth:`SpanConverter.convert` reads, from a span's public properties.
 
@@ -182,8 +266,7 @@ class SpanConverter:
     """
 
     def __init__(self, redaction: RedactionPolicy | None = None) -> None:
-        # Shares what records have in common; made with the first resource.
-        self._interner: Any = None
+        self._interner = _Interner()
         # An empty policy redacts nothing: skip it entirely on the hot path.
         self._redaction = redaction if redaction else None
         # SDK key tuple -> (the shared key tuple, the keys whose values the
@@ -204,19 +287,11 @@ class SpanConverter:
         # False once the SDK's private fields turn out to have moved.
         self._fast = True
 
-    def _interning(self) -> Any:
-        """The interner, made on first use (once per resource or scope, never per span)."""
-        if self._interner is None:
-            from .parse import _Interner
-
-            self._interner = _Interner()
-        return self._interner
-
     def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
         entry = self._resources.get(id(resource))
         if entry is None or entry[0] is not resource:
             attrs = dict(resource.attributes) if resource is not None else {}
-            frozen = self._interning().resource(attrs)
+            frozen = self._interner.resource(attrs)
             entry = (resource, frozen, dumps_line(_attrs_dict(frozen)))
             if len(self._resources) < _CACHE_LIMIT:
                 self._resources[id(resource)] = entry
@@ -228,7 +303,7 @@ class SpanConverter:
             if scope is None:
                 converted = None
             else:
-                converted = self._interning().scope(
+                converted = self._interner.scope(
                     {
                         "name": scope.name,
                         "version": scope.version,
