@@ -438,7 +438,8 @@ class SpanConverter:
         start = start or 0
         end = end or start
         # Redaction touches only the line: the record keeps the real values.
-        # _pair(), inlined for the span's own attributes.
+        # _pair(), inlined for the span's own attributes: its call is about
+        # 350 instructions, a hundredth of this method's work per span.
         try:
             line_attrs = attrs._dict
         except AttributeError:
