@@ -108,7 +108,8 @@ def test_timed_text_takes_the_writers_end_times_and_reads_lines_only_without_the
     sizes = " ".join(str(len(record_line(r).encode())) for r in records)
     assert list(timed_text("w", text.encode(), ends="3 1 2", sizes=sizes)) == list(given)
     # Sizes that do not fit the text are ignored: the newlines are searched for.
-    for bad in ("1 2 3", sizes + " 1", "x", sizes.replace(" ", " 0 ", 1)):
+    wrong = ["1 2 3", sizes + " 1", "x", sizes.replace(" ", " 0 ", 1), "-10 " + sizes, "10000 -4 1"]
+    for bad in wrong:
         assert list(timed_text("w", text.encode(), ends="3 1 2", sizes=bad)) == list(given)
     shifted = sizes.split()
     shifted[0], shifted[1] = str(int(shifted[0]) - 1), str(int(shifted[1]) + 1)

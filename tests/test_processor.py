@@ -793,3 +793,13 @@ def test_a_failed_trim_leaves_the_line_end_times_unknown(tmp_path, monkeypatch, 
         processor.shutdown()
     # The file may or may not have been replaced: a merge must read its lines.
     assert processor.line_end_times() is None
+
+
+def test_a_numeric_tracer_version_is_kept_as_text(tmp_path):
+    # The SDK lets get_tracer("lib", 3) through: the span is recorded all the same.
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", batch_size=1)
+    with provider_with(processor).get_tracer("lib", 3).start_as_current_span("op"):  # type: ignore[arg-type]
+        pass
+    (record,) = processor.store
+    assert record.scope.version == "3"
+    assert json.loads((tmp_path / "spans.jsonl").read_text())["scope"]["version"] == "3"

@@ -200,6 +200,12 @@ def test_record_from_bad_dict_names_the_problem(data, message):
         record_from_dict(data)
 
 
+def test_a_numeric_scope_version_reads_back_as_text():
+    data = {"trace_id": "1", "span_id": "1", "name": "a", "start_time_unix_nano": 1,
+            "end_time_unix_nano": 1, "scope": {"name": "lib", "version": 2, "schema_url": None}}
+    assert record_from_dict(data).scope.version == "2"
+
+
 def test_attributes_to_dict_gives_json_shaped_values():
     attrs = FrozenAttributes({"tags": ("a", "b"), "n": 1})
     assert attrs.to_dict() == {"tags": ["a", "b"], "n": 1}

@@ -145,6 +145,10 @@ class DeferredProcessor(SpanProcessor):
         self.built: Optional[FileBasedSpanProcessor] = None
         self._transform: Optional[RecordTransform] = None
         self._failed: Optional[OSError] = None
+        # Set by shutdown(): a span that ends later (in a conftest's
+        # pytest_unconfigure, say) is dropped, as a closed processor drops it,
+        # rather than making a processor after the merge.
+        self._closed = False
         self._lock = threading.Lock()
 
     def get(self) -> FileBasedSpanProcessor:
@@ -173,6 +177,8 @@ class DeferredProcessor(SpanProcessor):
                 self.built.transform = value
 
     def on_end(self, span: ReadableSpan) -> None:
+        if self._closed:
+            return
         try:
             processor = self.get()
         except OSError as exc:
@@ -185,15 +191,21 @@ class DeferredProcessor(SpanProcessor):
         return self.built.quiet() if self.built is not None else contextlib.nullcontext()
 
     def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
         if self.built is not None:
             self.built.shutdown()
         if self._failed is not None:
-            warnings.warn(
-                f"pytest-tracestore: could not write {self.path}: {self._failed}; "
-                "the spans that ended in the xdist controller are lost",
-                TraceStoreWarning,
-                stacklevel=2,
-            )
+            # From pytest's own hooks: a filter set to "error" must not turn
+            # this into an INTERNALERROR.
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", TraceStoreWarning)
+                warnings.warn(
+                    f"pytest-tracestore: could not write {self.path}: {self._failed}; "
+                    "the spans that ended in the xdist controller are lost",
+                    TraceStoreWarning,
+                    stacklevel=2,
+                )
             self._failed = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

@@ -49,4 +49,9 @@ def pytest_tracestore_configure(
     or ``None`` when the global provider is not an SDK one.  Add your own
     span processors or exporters to it here.  The hook is historic: a
     ``conftest.py`` loaded later, during collection, is called too.
+
+    In a pytest-xdist controller, which runs no tests, the processor is made
+    only once some plugin implements this hook (the provider holds a stand-in
+    that makes it when a span first ends there), so the call may come after
+    ``pytest_configure``, when that plugin registers.
     """

@@ -130,13 +130,15 @@ def timed_text(
 def _cut(data: bytes, sizes: str) -> Optional[List[bytes]]:
     """``data``'s lines (without newlines) of the given sizes; ``None`` unless they fit exactly."""
     try:
-        bounds = list(accumulate(map(int, sizes.split()), initial=0))
+        lengths = list(map(int, sizes.split()))
     except ValueError:
         return None
-    if bounds[-1] != len(data) or not all(data[end - 1] == 10 for end in bounds[1:]):
+    # Each line holds a span and its newline: a shorter one (a blank line, a
+    # size that makes no sense) leaves the lines to the slow path.
+    if lengths and min(lengths) < 2:
         return None
-    # A line of its newline alone is no span line: let the slow path skip it.
-    if any(end - start < 2 for start, end in zip(bounds, bounds[1:])):
+    bounds = list(accumulate(lengths, initial=0))
+    if bounds[-1] != len(data) or not all(data[end - 1] == 10 for end in bounds[1:]):
         return None
     return [data[start : end - 1] for start, end in zip(bounds, bounds[1:])]
 

@@ -418,7 +418,9 @@ class _TestRun:
     """What the plugin keeps about the test that runs now.
 
     On the plugin, not in the item's stash: every hook of every test reads
-    it, and a stash lookup is several Python calls.
+    it, and a stash lookup is several Python calls.  One slot, because pytest
+    runs one test at a time in a process (pytest-xdist runs more processes);
+    a nested protocol keeps the outer test's and restores it.
     """
 
     __slots__ = ("item", "view", "failed", "fail_on_error")
@@ -479,7 +481,13 @@ class TraceStorePlugin:
                 return
             from .controller import DeferredProcessor
 
-            processor = cast(DeferredProcessor, processor).get()
+            deferred = cast(DeferredProcessor, processor)
+            try:
+                processor = deferred.get()
+            except OSError as exc:
+                raise pytest.UsageError(
+                    f"cannot write {deferred.path}: {exc.strerror or exc}"
+                ) from None
         self._announced = True
         # Historic, so conftest files found later during collection get the call too.
         hook.call_historic(kwargs=dict(provider=self.provider, processor=processor))

@@ -154,10 +154,13 @@ def _string(value: Any, field: str) -> str:
     return value
 
 
-def _optional_string(value: Any, field: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {field!r} must be a string or null, got {value!r}")
-    return value
+def _optional_text(value: Any, field: str) -> str | None:
+    # A number is taken as its text: the SDK lets get_tracer("lib", 3) through.
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"field {field!r} must be a string or null, got {value!r}")
 
 
 def _int(value: Any, field: str) -> int:
@@ -219,8 +222,8 @@ class _Interner:
         attrs = self.attrs(_mapping(data.get("attributes"), "scope.attributes"))
         # Checked before they make a cache key, which must be hashable.
         name = _string(data.get("name", ""), "scope.name")
-        version = _optional_string(data.get("version"), "scope.version")
-        schema_url = _optional_string(data.get("schema_url"), "scope.schema_url")
+        version = _optional_text(data.get("version"), "scope.version")
+        schema_url = _optional_text(data.get("schema_url"), "scope.schema_url")
         key = (name, version, schema_url, attrs)
         found = self.scopes.get(key)
         if found is None:
@@ -239,8 +242,10 @@ def _public_fields(span: Any) -> tuple[Any, ...]:
     """
     parent = span.parent
     status = span.status
+    context = span.context
     return (
-        span.context,
+        # Read by position, as the SDK's SpanContext (a tuple) is.
+        (context.trace_id, context.span_id, None, None, context.trace_state),
         None if parent is None else parent.span_id,
         status.status_code,
         status.description,
