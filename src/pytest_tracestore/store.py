@@ -55,6 +55,19 @@ def _index_value(value: Any) -> Any:
     return value
 
 
+_ABSENT = object()
+
+
+def _attribute(record: SpanRecord, key: str) -> Any:
+    """The record's value of attribute ``key``, or ``_ABSENT``.
+
+    Read from the record's key and value tuples: its ``attributes`` mapping
+    is made anew on each access, and indexes read every record.
+    """
+    keys = record._attribute_keys
+    return record._attribute_values[keys.index(key)] if key in keys else _ABSENT
+
+
 def _add(index: Dict[Any, Bucket], key: Any, record: SpanRecord) -> None:
     bucket = index.get(key)
     if bucket is None:
@@ -245,10 +258,10 @@ class TraceStore:
             for etype in _error_keys(record):
                 _add(by_error, etype, record)
             if by_attr:
-                attrs = record.attributes
                 for key, index in by_attr:
-                    if key in attrs:
-                        _add(index, _index_value(attrs[key]), record)
+                    value = _attribute(record, key)
+                    if value is not _ABSENT:
+                        _add(index, _index_value(value), record)
         self._pending = 0
 
     def _evict(self, count: int) -> None:
@@ -269,10 +282,10 @@ class TraceStore:
             for etype in _error_keys(record):
                 _remove_oldest(self._by_error, etype, record)
             if by_attr:
-                attrs = record.attributes
                 for key, index in by_attr:
-                    if key in attrs:
-                        _remove_oldest(index, _index_value(attrs[key]), record)
+                    value = _attribute(record, key)
+                    if value is not _ABSENT:
+                        _remove_oldest(index, _index_value(value), record)
 
     def clear(self) -> None:
         """Remove every record (counters included)."""
@@ -512,9 +525,9 @@ class TraceStore:
         if index is None:
             index = {}
             for record in self._records:
-                attrs = record.attributes
-                if key in attrs:
-                    _add(index, _index_value(attrs[key]), record)
+                value = _attribute(record, key)
+                if value is not _ABSENT:
+                    _add(index, _index_value(value), record)
             self._by_attr[key] = index
         return index
 
