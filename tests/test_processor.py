@@ -631,7 +631,7 @@ def test_an_interrupt_in_a_transform_puts_the_span_back(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         processor.drain()
     assert [line["name"] for line in read_lines(path)] == ["a"]  # written before it
-    assert [span.name for span in processor._queue] == ["b", "c"]  # b is back in line
+    assert [record.name for record, _ in processor._queue] == ["b", "c"]  # b is back in line
     assert [r.name for r in processor.store] == ["a", "b", "c"]  # this read drains again
     assert [line["name"] for line in read_lines(path)] == ["a", "b", "c"]
 
@@ -803,3 +803,25 @@ def test_a_numeric_tracer_version_is_kept_as_text(tmp_path):
     (record,) = processor.store
     assert record.scope.version == "3"
     assert json.loads((tmp_path / "spans.jsonl").read_text())["scope"]["version"] == "3"
+
+
+def test_a_span_that_cannot_be_converted_is_skipped_with_one_warning(tmp_path, monkeypatch):
+    # Conversion runs in on_end, in the application's own code: it must not raise there.
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    real = processor._converter.convert
+
+    def convert(span):
+        if span.name == "bad":
+            raise RuntimeError("odd span")
+        return real(span)
+
+    monkeypatch.setattr(processor._converter, "convert", convert)
+    tracer = provider_with(processor).get_tracer("t")
+    for name in ("a", "bad", "b", "bad"):
+        with tracer.start_as_current_span(name):
+            pass  # no exception here
+    with pytest.warns(TraceStoreWarning, match="could not convert a span for .*odd span") as caught:
+        assert [r.name for r in processor.store] == ["a", "b"]
+    assert len([w for w in caught if "odd span" in str(w.message)]) == 1
+    processor.shutdown()
+    assert [line["name"] for line in read_lines(tmp_path / "spans.jsonl")] == ["a", "b"]

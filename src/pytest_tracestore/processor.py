@@ -52,12 +52,12 @@ class FileBasedSpanProcessor(SpanProcessor):
     """An OpenTelemetry ``SpanProcessor`` that keeps every finished span.
 
     Each finished span becomes one JSON line in ``path`` and a record in
-    :attr:`store`.  ``on_end`` only queues the span; the queue is written and
-    stored in one go when ``batch_size`` spans wait, when anything reads
-    :attr:`store` or a subscriber, on :meth:`drain`, :meth:`force_flush` and
-    :meth:`shutdown`, and while a :meth:`TraceStore.wait_for` waits.  Doing
-    that work in runs, away from the application's own code, halves its cost
-    per span.  The pytest plugin also drains at the end of every test phase,
+    :attr:`store`.  ``on_end`` converts the span to both and queues them;
+    the queue is written and stored in one go when ``batch_size`` spans
+    wait, when anything reads :attr:`store` or a subscriber, on
+    :meth:`drain`, :meth:`force_flush` and :meth:`shutdown`, and while a
+    :meth:`TraceStore.wait_for` waits.  Writing and storing in runs halves
+    their cost per span.  :attr:`transform` runs when the queue is written.  The pytest plugin also drains at the end of every test phase,
     so a failed test's spans are in the file before its report is made.
     ``batch_size=1`` hands each line to the operating system before ``on_end``
     returns, so a process killed without warning (SIGKILL, ``os._exit``, a
@@ -129,9 +129,10 @@ class FileBasedSpanProcessor(SpanProcessor):
         # store while a drain holds the lock (the inner drain then returns).
         self._lock = threading.RLock()
         self._draining = False
-        # Ended spans not yet written or stored.  A deque: appends from any
-        # thread and a drain's poplefts never lose a span between them.
-        self._queue: Deque[ReadableSpan] = deque()
+        # Ended spans, as (record, line), not yet written or stored.  A
+        # deque: appends from any thread and a drain's poplefts never lose a
+        # span between them.
+        self._queue: Deque[Tuple[SpanRecord, str]] = deque()
         # How many wait_for calls wait right now: while any does, each span
         # is drained as it ends, so the waiter wakes.
         self._urgent = 0
@@ -246,11 +247,19 @@ class FileBasedSpanProcessor(SpanProcessor):
         """Nothing to do: spans are recorded when they end."""
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue the span; write and store the queue once ``batch_size`` spans wait."""
+        """Convert the span and queue it; write and store the queue once ``batch_size`` spans wait."""
         if self._closed:
             return
+        # Converted now rather than when the queue is written: the SDK's span,
+        # and all it holds, is freed at once instead of waiting in the queue
+        # for the garbage collector to find it there.
+        try:
+            converted = self._converter.convert(span)
+        except Exception as exc:  # never raise into the application
+            self._warn_once("convert a span for", exc)
+            return
         queue = self._queue
-        queue.append(span)
+        queue.append(converted)
         if len(queue) >= self.batch_size or self._urgent:
             self.drain()
 
@@ -298,46 +307,34 @@ class FileBasedSpanProcessor(SpanProcessor):
         queue = self._queue
         records: list[SpanRecord] = []
         lines: list[str] = []
-        # With no transform and our own format, the converter's line is the
-        # file's: call it straight, one Python call per span, not three.
-        convert = self._converter.convert if self.transform is None and self._otlp is None else None
-        encode = self._encode
+        # With no transform and our own format, the converter's line is the file's.
+        finish = None if self.transform is None and self._otlp is None else self._finish
         try:
             # Spans ending in other threads meanwhile wait for the next round.
             for _ in range(len(queue)):
-                span = queue.popleft()
-                try:
-                    if convert is not None:
-                        try:
-                            record, line = convert(span)
-                        except Exception as exc:  # never raise into the application
-                            self._warn_once("convert a span for", exc)
-                            continue
-                    else:
-                        done = encode(span)
-                        if done is None:
-                            continue
-                        record, line = done
-                except BaseException:
-                    # KeyboardInterrupt and the like, from a transform: the
-                    # span goes back, for the next drain.
-                    queue.appendleft(span)
-                    raise
-                records.append(record)
-                lines.append(line)
+                item = queue.popleft()
+                if finish is not None:
+                    try:
+                        done = finish(*item)
+                    except BaseException:
+                        # KeyboardInterrupt and the like, from a transform: the
+                        # span goes back, for the next drain.
+                        queue.appendleft(item)
+                        raise
+                    if done is None:
+                        continue
+                    item = done
+                records.append(item[0])
+                lines.append(item[1])
         finally:
             # The spans taken off the queue so far are kept, whatever broke
             # the loop.
             if records:
                 self._write(records, lines)
 
-    def _encode(self, span: ReadableSpan) -> Optional[Tuple[SpanRecord, str]]:
-        """A span's record and line, or ``None`` if it is dropped or cannot be converted."""
-        try:
-            record, line = self._converter.convert(span)
-        except Exception as exc:  # never raise into the application
-            self._warn_once("convert a span for", exc)
-            return None
+    def _finish(self, record: SpanRecord, line: str) -> Optional[Tuple[SpanRecord, str]]:
+        """A converted span's record and line after the transform and in the file's
+        format, or ``None`` if it is dropped."""
         changed = False
         if self.transform is not None:
             result = self._transformed(record)
