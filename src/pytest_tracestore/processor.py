@@ -209,11 +209,6 @@ class FileBasedSpanProcessor(SpanProcessor):
         """
         return self._quiet_block
 
-    def _end_quiet(self) -> None:
-        self._quiet -= 1
-        if self._unreported and not self._quiet:
-            self._report_held()
-
     def _report_held(self) -> None:
         """Issue the warnings a quiet block held back, as plain warnings."""
         with warnings.catch_warnings():
@@ -612,7 +607,7 @@ class _Quiet:
         self._processor._quiet += 1
 
     def __exit__(self, *exc: object) -> None:
-        # _end_quiet(), inlined: the plugin leaves five quiet blocks per test.
+        # The outermost block's end issues what it held back.
         processor = self._processor
         processor._quiet -= 1
         if processor._unreported and not processor._quiet:
