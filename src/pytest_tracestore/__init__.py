@@ -2,9 +2,9 @@
 
 The storage and query core (``base``, ``record``, ``query``, ``store``,
 ``serialize``, ``parse``, ``processor``, ``merge``, ``otlp``, ``receiver``,
-``render``, ``redact``, ``trace``, ``tree``, ``matchers``, ``snapshot``) imports no pytest; ``plugin`` holds every pytest hook,
-``controller`` the pytest-xdist controller's side, and ``hooks`` the hook
-specifications.
+``render``, ``redact``, ``trace``, ``tree``, ``matchers``, ``snapshot``)
+imports no pytest; ``plugin`` holds every pytest hook, ``controller`` the
+pytest-xdist controller's side, and ``hooks`` the hook specifications.
 """
 
 from __future__ import annotations

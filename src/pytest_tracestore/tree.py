@@ -192,7 +192,7 @@ class _Matching:
         kids = self.trace.children(span)
         if node.children is None:
             names = ", ".join(repr(s.name) for s in kids)
-            return node, span, f"{span.name!r} has children ({names}), expected none (exact=True)"
+            return node, span, f"{span.name!r} has children ({names}), expected none"
         return self.diagnose_children(node.children, kids, span, node)
 
 
