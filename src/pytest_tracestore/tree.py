@@ -163,6 +163,14 @@ class _Matching:
         found = f"children: {names}" if parent is not None else f"spans: {names}"
         if not spans:
             found = "no children" if parent is not None else "no spans"
+        owner = f"{parent.name!r}" if parent is not None else "the trace"
+        if self.exact and len(spans) > len(nodes):
+            return (
+                parent_node,
+                parent,
+                f"{owner} has {len(spans)} {'children' if parent else 'roots'}, "
+                f"expected exactly {len(nodes)}: {names}",
+            )
         for node in nodes:
             candidates = [s for s in spans if self.label_ok(node, s)]
             if not candidates:
@@ -170,14 +178,6 @@ class _Matching:
             if not any(self.fits(node, s) for s in candidates):
                 return self.diagnose_node(node, candidates[0])
         wanted = ", ".join(repr(n.text) for n in nodes)
-        owner = f"{parent.name!r}" if parent is not None else "the trace"
-        if self.exact and len(spans) != len(nodes):
-            return (
-                parent_node,
-                parent,
-                f"{owner} has {len(spans)} {'children' if parent else 'roots'}, "
-                f"expected exactly {len(nodes)} (exact=True): {names or 'none'}",
-            )
         if self.ordered:
             return (
                 parent_node,
