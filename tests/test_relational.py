@@ -34,20 +34,51 @@ HTTP = Scope("opentelemetry.instrumentation.requests", "0.48b0")
 
 
 def shop():
-    root = make_record(trace_id=T, span_id=1, name="POST /checkout", kind="SERVER", status="ERROR",
-                       start_time=0, end_time=100 * MS, resource=SHOP,
-                       attributes={"http.response.status_code": 502, "http.route": "/checkout"})
-    health = make_record(trace_id=T, span_id=2, parent_span_id=1, name="GET /health",
-                         start_time=5 * MS, end_time=6 * MS, resource=SHOP, scope=HTTP,
-                         attributes={"http.response.status_code": 200})
-    charge = make_record(trace_id=T, span_id=3, parent_span_id=1, name="payments.charge",
-                         kind="CLIENT", status="ERROR", start_time=10 * MS, end_time=90 * MS,
-                         resource=PAY, scope=HTTP,
-                         attributes={"http.response.status_code": 503, "retry": True,
-                                     "tags": ("card", "eu")})
-    db = make_record(trace_id=T, span_id=4, parent_span_id=3, name="db.query",
-                     start_time=20 * MS, end_time=30 * MS, resource=PAY,
-                     attributes={"db.statement": "SELECT * FROM cards", "rows": 3})
+    root = make_record(
+        trace_id=T,
+        span_id=1,
+        name="POST /checkout",
+        kind="SERVER",
+        status="ERROR",
+        start_time=0,
+        end_time=100 * MS,
+        resource=SHOP,
+        attributes={"http.response.status_code": 502, "http.route": "/checkout"},
+    )
+    health = make_record(
+        trace_id=T,
+        span_id=2,
+        parent_span_id=1,
+        name="GET /health",
+        start_time=5 * MS,
+        end_time=6 * MS,
+        resource=SHOP,
+        scope=HTTP,
+        attributes={"http.response.status_code": 200},
+    )
+    charge = make_record(
+        trace_id=T,
+        span_id=3,
+        parent_span_id=1,
+        name="payments.charge",
+        kind="CLIENT",
+        status="ERROR",
+        start_time=10 * MS,
+        end_time=90 * MS,
+        resource=PAY,
+        scope=HTTP,
+        attributes={"http.response.status_code": 503, "retry": True, "tags": ("card", "eu")},
+    )
+    db = make_record(
+        trace_id=T,
+        span_id=4,
+        parent_span_id=3,
+        name="db.query",
+        start_time=20 * MS,
+        end_time=30 * MS,
+        resource=PAY,
+        attributes={"db.statement": "SELECT * FROM cards", "rows": 3},
+    )
     return root, health, charge, db
 
 
@@ -67,17 +98,24 @@ def test_parent_by_name_regex_matcher_and_query(store):
     assert names(store.spans(parent=re.compile("charge$"))) == ["db.query"]
     assert names(store.spans(parent=prefix("payments."))) == ["db.query"]
     assert names(store.spans(parent=Query(kind="server", status="error"))) == [
-        "GET /health", "payments.charge"]
+        "GET /health",
+        "payments.charge",
+    ]
     assert store.spans(parent="nothing") == []
 
 
 def test_ancestor_child_descendant(store):
     assert names(store.spans(ancestor="POST /checkout")) == [
-        "GET /health", "payments.charge", "db.query"]
+        "GET /health",
+        "payments.charge",
+        "db.query",
+    ]
     assert names(store.spans(child="db.query")) == ["payments.charge"]
     assert names(store.spans(descendant="db.query")) == ["POST /checkout", "payments.charge"]
     assert names(store.spans(descendant=Query(attributes={"rows": gte(1)}))) == [
-        "POST /checkout", "payments.charge"]
+        "POST /checkout",
+        "payments.charge",
+    ]
 
 
 def test_relational_queries_nest(store):
@@ -89,7 +127,8 @@ def test_relational_queries_nest(store):
 def test_relational_filters_combine_with_the_others(store):
     assert names(store.spans(ancestor="POST /checkout", status="ERROR")) == ["payments.charge"]
     assert names(store.spans(Query(service="payments"), parent="POST /checkout")) == [
-        "payments.charge"]
+        "payments.charge"
+    ]
     assert store.span(trace_id=T, child="db.query").name == "payments.charge"
 
 
@@ -99,13 +138,18 @@ def test_root_service_scope_has_attributes_where(store):
     assert names(store.spans(service="payments")) == ["payments.charge", "db.query"]
     assert names(store.spans(service=prefix("pay"))) == ["payments.charge", "db.query"]
     assert names(store.spans(scope="opentelemetry.instrumentation.requests")) == [
-        "GET /health", "payments.charge"]
+        "GET /health",
+        "payments.charge",
+    ]
     assert names(store.spans(scope=re.compile("requests"))) == ["GET /health", "payments.charge"]
     assert names(store.spans(has_attributes=["http.response.status_code", "retry"])) == [
-        "payments.charge"]
+        "payments.charge"
+    ]
     assert names(store.spans(has_attributes="rows")) == ["db.query"]
     assert names(store.spans(where=lambda s: s.duration_ns > 50 * MS)) == [
-        "POST /checkout", "payments.charge"]
+        "POST /checkout",
+        "payments.charge",
+    ]
 
 
 def test_attribute_matchers(store):
@@ -117,13 +161,16 @@ def test_attribute_matchers(store):
     assert names(store.spans(attributes={code: one_of(200, 204)})) == ["GET /health"]
     assert names(store.spans(attributes={code: not_(200)})) == ["POST /checkout", "payments.charge"]
     assert names(store.spans(attributes={code: any_of(200, gte(503))})) == [
-        "GET /health", "payments.charge"]
+        "GET /health",
+        "payments.charge",
+    ]
     assert names(store.spans(attributes={code: all_of(gte(500), lt(503))})) == ["POST /checkout"]
     assert names(store.spans(attributes={"db.statement": prefix("SELECT")})) == ["db.query"]
     assert names(store.spans(attributes={"db.statement": suffix("cards")})) == ["db.query"]
     assert names(store.spans(attributes={"db.statement": contains("FROM")})) == ["db.query"]
     assert names(store.spans(attributes={"db.statement": regex(r"from\s+cards$|FROM \w+$")})) == [
-        "db.query"]
+        "db.query"
+    ]
     assert names(store.spans(attributes={"db.statement": re.compile("^SELECT")})) == ["db.query"]
     assert names(store.spans(attributes={"tags": contains("eu")})) == ["payments.charge"]
     # Matchers mixed with plain values: the plain one still uses the index.
@@ -209,12 +256,14 @@ def test_nearest_misses_name_the_relational_filter(store):
     assert "no parent (a root span)" in str(info.value)
     with pytest.raises(AssertionError) as info:
         store.span(name="db.query", ancestor="GET /health")
-    assert ("no ancestor matching name='GET /health' "
-            "(ancestors: 'payments.charge', 'POST /checkout')") in str(info.value)
+    assert (
+        "no ancestor matching name='GET /health' (ancestors: 'payments.charge', 'POST /checkout')"
+    ) in str(info.value)
     with pytest.raises(AssertionError) as info:
         store.span(name="payments.charge", child=Query(name="db.query", attributes={"rows": 0}))
-    assert ("no child matching name='db.query', attributes={'rows': 0} "
-            "(children: 'db.query')") in str(info.value)
+    assert (
+        "no child matching name='db.query', attributes={'rows': 0} (children: 'db.query')"
+    ) in str(info.value)
     with pytest.raises(AssertionError) as info:
         store.span(name="GET /health", descendant="db.query")
     assert "no descendant matching name='db.query' (no descendants)" in str(info.value)
@@ -225,16 +274,25 @@ def test_nearest_misses_name_the_relational_filter(store):
 
 def test_nearest_misses_name_the_other_new_filters(store):
     with pytest.raises(AssertionError) as info:
-        store.span(name="db.query", service="shop", scope="x", root=True,
-                   has_attributes=["retry"], attributes={"rows": gte(10)})
+        store.span(
+            name="db.query",
+            service="shop",
+            scope="x",
+            root=True,
+            has_attributes=["retry"],
+            attributes={"rows": gte(10)},
+        )
     text = str(info.value)
     assert "service is 'payments'" in text
     assert "no instrumentation scope" in text
     assert "not a root span" in text
     assert "no attribute 'retry'" in text
     assert "rows=3, not gte(10)" in text
-    with pytest.raises(AssertionError, match=r"where=test_nearest_misses_name_the_other_new_filters"
-                                             r"\.<locals>\.<lambda> is false"):
+    with pytest.raises(
+        AssertionError,
+        match=r"where=test_nearest_misses_name_the_other_new_filters"
+        r"\.<locals>\.<lambda> is false",
+    ):
         store.span(name="db.query", where=lambda s: False)
 
 
@@ -242,8 +300,10 @@ def test_relational_filters_run_only_on_spans_passing_their_own_filters():
     # The parent query sees the one candidate's parent, not every span of the store.
     store = TraceStore()
     spans = [make_record(trace_id=1, span_id=1, name="root", start_time=0, end_time=10**9)]
-    spans += [make_record(trace_id=1, span_id=i, parent_span_id=1, name=f"c{i}", start_time=i)
-              for i in range(2, 2002)]
+    spans += [
+        make_record(trace_id=1, span_id=i, parent_span_id=1, name=f"c{i}", start_time=i)
+        for i in range(2, 2002)
+    ]
     store.extend(spans)
     seen = []
 

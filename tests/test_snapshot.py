@@ -24,26 +24,66 @@ SHOP = {"service.name": "shop", "host.name": "ci-runner-7", "process.pid": 4242}
 
 
 def shop_store():
-    root = make_record(trace_id=A, span_id=1, name="POST /checkout", kind="SERVER",
-                       start_time=T0, end_time=T0 + 100 * MS, resource=SHOP,
-                       scope=Scope("shop.http", "1.2"),
-                       attributes={"http.route": "/checkout", "server.port": 53122,
-                                   "server.address": "localhost", "thread.id": 140213,
-                                   "code.filepath": "/home/ci/shop/app.py", "tags": ("a", "b")})
-    charge = make_record(trace_id=A, span_id=2, parent_span_id=1, name="payments.charge",
-                         kind="CLIENT", status="ERROR", status_description="card declined",
-                         start_time=T0 + 10 * MS + 400_000, end_time=T0 + 42 * MS + 600_000,
-                         resource=SHOP,
-                         attributes={"http.client.request.duration": 0.0321, "amount": 12.5},
-                         events=[SpanEvent("exception", T0 + 12 * MS, {
-                             "exception.type": "shop.Declined", "exception.message": "no funds",
-                             "exception.stacktrace": 'File "/home/ci/shop/pay.py", line 9'})])
-    reserve = make_record(trace_id=A, span_id=3, parent_span_id=1, name="inventory.reserve",
-                          start_time=T0 + 2 * MS, end_time=T0 + 5 * MS, resource=SHOP)
-    later = make_record(trace_id=B, span_id=9, name="email.send", start_time=T0 + 500 * MS,
-                        end_time=T0 + 510 * MS, resource=SHOP,
-                        links=[SpanLink(A, 2, {"reason": "receipt"}),
-                               SpanLink("cc" * 16, 5)])
+    root = make_record(
+        trace_id=A,
+        span_id=1,
+        name="POST /checkout",
+        kind="SERVER",
+        start_time=T0,
+        end_time=T0 + 100 * MS,
+        resource=SHOP,
+        scope=Scope("shop.http", "1.2"),
+        attributes={
+            "http.route": "/checkout",
+            "server.port": 53122,
+            "server.address": "localhost",
+            "thread.id": 140213,
+            "code.filepath": "/home/ci/shop/app.py",
+            "tags": ("a", "b"),
+        },
+    )
+    charge = make_record(
+        trace_id=A,
+        span_id=2,
+        parent_span_id=1,
+        name="payments.charge",
+        kind="CLIENT",
+        status="ERROR",
+        status_description="card declined",
+        start_time=T0 + 10 * MS + 400_000,
+        end_time=T0 + 42 * MS + 600_000,
+        resource=SHOP,
+        attributes={"http.client.request.duration": 0.0321, "amount": 12.5},
+        events=[
+            SpanEvent(
+                "exception",
+                T0 + 12 * MS,
+                {
+                    "exception.type": "shop.Declined",
+                    "exception.message": "no funds",
+                    "exception.stacktrace": 'File "/home/ci/shop/pay.py", line 9',
+                },
+            )
+        ],
+    )
+    reserve = make_record(
+        trace_id=A,
+        span_id=3,
+        parent_span_id=1,
+        name="inventory.reserve",
+        start_time=T0 + 2 * MS,
+        end_time=T0 + 5 * MS,
+        resource=SHOP,
+    )
+    later = make_record(
+        trace_id=B,
+        span_id=9,
+        name="email.send",
+        start_time=T0 + 500 * MS,
+        end_time=T0 + 510 * MS,
+        resource=SHOP,
+        links=[SpanLink(A, 2, {"reason": "receipt"}), SpanLink("cc" * 16, 5)],
+    )
     store = TraceStore()
     store.extend([reserve, charge, root, later])
     return store
@@ -61,8 +101,12 @@ def test_default_snapshot():
                     "status": "UNSET",
                     "attributes": {"http.route": "/checkout", "tags": ["a", "b"]},
                     "children": [
-                        {"span": 2, "name": "inventory.reserve", "kind": "INTERNAL",
-                         "status": "UNSET"},
+                        {
+                            "span": 2,
+                            "name": "inventory.reserve",
+                            "kind": "INTERNAL",
+                            "status": "UNSET",
+                        },
                         {
                             "span": 3,
                             "name": "payments.charge",
@@ -70,9 +114,15 @@ def test_default_snapshot():
                             "status": "ERROR",
                             "status_description": "card declined",
                             "attributes": {"amount": 12.5},
-                            "events": [{"name": "exception", "attributes": {
-                                "exception.message": "no funds",
-                                "exception.type": "shop.Declined"}}],
+                            "events": [
+                                {
+                                    "name": "exception",
+                                    "attributes": {
+                                        "exception.message": "no funds",
+                                        "exception.type": "shop.Declined",
+                                    },
+                                }
+                            ],
                         },
                     ],
                 }
@@ -86,8 +136,10 @@ def test_default_snapshot():
                     "name": "email.send",
                     "kind": "INTERNAL",
                     "status": "UNSET",
-                    "links": [{"trace": 1, "span": 3, "attributes": {"reason": "receipt"}},
-                              {"trace": "external"}],
+                    "links": [
+                        {"trace": 1, "span": 3, "attributes": {"reason": "receipt"}},
+                        {"trace": "external"},
+                    ],
                 }
             ],
         },
@@ -102,13 +154,22 @@ def test_snapshot_is_plain_json():
 def test_volatile_keys_can_be_kept_added_or_all_kept():
     store = shop_store()
     root = store.snapshot(A, keep=["server.port"])["spans"][0]
-    assert root["attributes"] == {"http.route": "/checkout", "server.port": 53122,
-                                  "tags": ["a", "b"]}
+    assert root["attributes"] == {
+        "http.route": "/checkout",
+        "server.port": 53122,
+        "tags": ["a", "b"],
+    }
     root = store.snapshot(A, drop=["http.*"])["spans"][0]
     assert root["attributes"] == {"tags": ["a", "b"]}
     root = store.snapshot(A, volatile=())["spans"][0]
-    assert set(root["attributes"]) == {"http.route", "server.port", "server.address",
-                                       "thread.id", "code.filepath", "tags"}
+    assert set(root["attributes"]) == {
+        "http.route",
+        "server.port",
+        "server.address",
+        "thread.id",
+        "code.filepath",
+        "tags",
+    }
     assert "attributes" not in store.snapshot(A, attributes=False)["spans"][0]
     assert "server.port" in store.snapshot(A, volatile="code.*")["spans"][0]["attributes"]
 
@@ -116,9 +177,20 @@ def test_volatile_keys_can_be_kept_added_or_all_kept():
 def test_default_volatile_keys_cover_ports_hosts_durations_threads_and_paths():
     import fnmatch
 
-    for key in ["server.port", "client.port", "network.peer.address", "net.peer.name",
-                "host.name", "http.server.request.duration", "thread.id", "code.filepath",
-                "code.file.path", "exception.stacktrace", "process.pid", "url.full"]:
+    for key in [
+        "server.port",
+        "client.port",
+        "network.peer.address",
+        "net.peer.name",
+        "host.name",
+        "http.server.request.duration",
+        "thread.id",
+        "code.filepath",
+        "code.file.path",
+        "exception.stacktrace",
+        "process.pid",
+        "url.full",
+    ]:
         assert any(fnmatch.fnmatchcase(key, p) for p in DEFAULT_VOLATILE_ATTRIBUTES), key
     for key in ["http.route", "http.response.status_code", "db.system", "service.name"]:
         assert not any(fnmatch.fnmatchcase(key, p) for p in DEFAULT_VOLATILE_ATTRIBUTES), key
@@ -155,21 +227,41 @@ def test_missing_parent_is_marked():
     root = make_record(trace_id=1, span_id=1, name="root", start_time=0, end_time=10)
     orphan = make_record(trace_id=1, span_id=3, parent_span_id=2, name="orphan", start_time=5)
     snap = Trace([orphan, root]).snapshot()
-    assert snap == {"trace": 1, "spans": [
-        {"span": 1, "name": "root", "kind": "INTERNAL", "status": "UNSET"},
-        {"span": 2, "name": "orphan", "kind": "INTERNAL", "status": "UNSET", "parent": "missing"},
-    ]}
+    assert snap == {
+        "trace": 1,
+        "spans": [
+            {"span": 1, "name": "root", "kind": "INTERNAL", "status": "UNSET"},
+            {
+                "span": 2,
+                "name": "orphan",
+                "kind": "INTERNAL",
+                "status": "UNSET",
+                "parent": "missing",
+            },
+        ],
+    }
 
 
 def test_ordinals_do_not_depend_on_ids_or_clock():
     def trace(trace_id, first_id, t0):
         return [
-            make_record(trace_id=trace_id, span_id=first_id, name="root", start_time=t0,
-                        end_time=t0 + 100),
-            make_record(trace_id=trace_id, span_id=first_id + 7, parent_span_id=first_id,
-                        name="b", start_time=t0 + 20),
-            make_record(trace_id=trace_id, span_id=first_id + 3, parent_span_id=first_id,
-                        name="a", start_time=t0 + 10),
+            make_record(
+                trace_id=trace_id, span_id=first_id, name="root", start_time=t0, end_time=t0 + 100
+            ),
+            make_record(
+                trace_id=trace_id,
+                span_id=first_id + 7,
+                parent_span_id=first_id,
+                name="b",
+                start_time=t0 + 20,
+            ),
+            make_record(
+                trace_id=trace_id,
+                span_id=first_id + 3,
+                parent_span_id=first_id,
+                name="a",
+                start_time=t0 + 10,
+            ),
         ]
 
     one, two = TraceStore(), TraceStore()
@@ -315,8 +407,12 @@ def test_snapshots_are_identical_across_runs_orders_selection_and_xdist(pytester
     pytester.makepyfile(test_suite=SUITE)
     result, first = run_suite(pytester, monkeypatch, "first")
     result.assert_outcomes(passed=4)
-    assert sorted(first) == ["test_checkout.json", "test_fan_out.json",
-                             "test_login[ann].json", "test_login[bob].json"]
+    assert sorted(first) == [
+        "test_checkout.json",
+        "test_fan_out.json",
+        "test_login[ann].json",
+        "test_login[bob].json",
+    ]
     checkout = json.loads(first["test_checkout.json"])
     assert checkout[0]["spans"][0]["attributes"] == {"http.route": "/checkout"}
     assert len(json.loads(first["test_fan_out.json"])[0]["spans"][0]["children"]) == 6
@@ -384,7 +480,8 @@ def test_works_with_inline_snapshot(pytester):
     assert "'name': 'db.query'" in stored and "thread.id" not in stored
     result = pytester.runpytest_subprocess("-p", "no:randomly", "--inline-snapshot=disable")
     result.assert_outcomes(passed=1)
-    test_file.write_text(written.replace('start_as_current_span("db.query")',
-                                         'start_as_current_span("db.insert")'))
+    test_file.write_text(
+        written.replace('start_as_current_span("db.query")', 'start_as_current_span("db.insert")')
+    )
     result = pytester.runpytest_subprocess("-p", "no:randomly", "--inline-snapshot=disable")
     result.assert_outcomes(failed=1)

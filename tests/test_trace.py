@@ -15,14 +15,43 @@ PAY = {"service.name": "payments"}
 
 def checkout():
     """A checkout trace: a request, two calls below it, a query below the second."""
-    root = make_record(trace_id=T, span_id=1, name="POST /checkout", kind="SERVER",
-                       start_time=0, end_time=100 * MS, resource=SHOP)
-    inventory = make_record(trace_id=T, span_id=2, parent_span_id=1, name="inventory.reserve",
-                            start_time=10 * MS, end_time=20 * MS, resource=SHOP)
-    charge = make_record(trace_id=T, span_id=3, parent_span_id=1, name="payments.charge",
-                         kind="CLIENT", start_time=30 * MS, end_time=80 * MS, resource=PAY)
-    db = make_record(trace_id=T, span_id=4, parent_span_id=3, name="db.query",
-                     start_time=40 * MS, end_time=50 * MS, resource=PAY)
+    root = make_record(
+        trace_id=T,
+        span_id=1,
+        name="POST /checkout",
+        kind="SERVER",
+        start_time=0,
+        end_time=100 * MS,
+        resource=SHOP,
+    )
+    inventory = make_record(
+        trace_id=T,
+        span_id=2,
+        parent_span_id=1,
+        name="inventory.reserve",
+        start_time=10 * MS,
+        end_time=20 * MS,
+        resource=SHOP,
+    )
+    charge = make_record(
+        trace_id=T,
+        span_id=3,
+        parent_span_id=1,
+        name="payments.charge",
+        kind="CLIENT",
+        start_time=30 * MS,
+        end_time=80 * MS,
+        resource=PAY,
+    )
+    db = make_record(
+        trace_id=T,
+        span_id=4,
+        parent_span_id=3,
+        name="db.query",
+        start_time=40 * MS,
+        end_time=50 * MS,
+        resource=PAY,
+    )
     return root, inventory, charge, db
 
 
@@ -143,7 +172,9 @@ def test_trace_tree_draws_like_render_trace(store):
 def test_trace_id_none_means_the_only_trace(store):
     assert store.trace().trace_id == T
     store.add(make_record(trace_id=5, span_id=5, name="other"))
-    with pytest.raises(ValueError, match=f"2 traces in this store, pass trace_id= to pick one: {T}"):
+    with pytest.raises(
+        ValueError, match=f"2 traces in this store, pass trace_id= to pick one: {T}"
+    ):
         store.trace()
     with pytest.raises(ValueError, match="no trace in this store"):
         TraceStore().trace()
@@ -170,9 +201,12 @@ def test_missing_parent_gives_roots_and_names_the_missing_id():
     trace = Trace([orphan, root])
     assert trace.roots == [root, orphan]
     assert trace.missing_parents == ["0000000000000002"]
-    with pytest.raises(ValueError, match=r"2 roots \('root', 'orphan'\); parent spans not "
-                                         r"recorded: 0000000000000002; use .roots"):
-        trace.root
+    with pytest.raises(
+        ValueError,
+        match=r"2 roots \('root', 'orphan'\); parent spans not "
+        r"recorded: 0000000000000002; use .roots",
+    ):
+        _ = trace.root
     assert trace.parent(orphan) is None
     assert trace.siblings(orphan) == [root]
 

@@ -14,12 +14,26 @@ T = "ef" * 16
 
 def checkout(extra=()):
     spans = [
-        make_record(trace_id=T, span_id=1, name="POST /checkout", kind="SERVER",
-                    start_time=0, end_time=1000),
-        make_record(trace_id=T, span_id=2, parent_span_id=1, name="inventory.reserve",
-                    start_time=10, end_time=20),
-        make_record(trace_id=T, span_id=3, parent_span_id=1, name="payments.charge",
-                    start_time=30, end_time=80, status="ERROR"),
+        make_record(
+            trace_id=T, span_id=1, name="POST /checkout", kind="SERVER", start_time=0, end_time=1000
+        ),
+        make_record(
+            trace_id=T,
+            span_id=2,
+            parent_span_id=1,
+            name="inventory.reserve",
+            start_time=10,
+            end_time=20,
+        ),
+        make_record(
+            trace_id=T,
+            span_id=3,
+            parent_span_id=1,
+            name="payments.charge",
+            start_time=30,
+            end_time=80,
+            status="ERROR",
+        ),
         make_record(trace_id=T, span_id=4, parent_span_id=3, name="db", start_time=40, end_time=50),
         make_record(trace_id=T, span_id=5, parent_span_id=3, name="db", start_time=60, end_time=70),
     ]
@@ -61,18 +75,24 @@ def test_repeated_names_need_as_many_spans():
     store = checkout()
     with pytest.raises(AssertionError) as info:
         store.assert_tree(("payments.charge", ["db", "db", "db"]))
-    assert "too few children of 'payments.charge' match: expected 'db', 'db', 'db'; found 'db', 'db'" in str(info.value)
+    assert (
+        "too few children of 'payments.charge' match: expected 'db', 'db', 'db'; found 'db', 'db'"
+        in str(info.value)
+    )
 
 
 def test_children_are_assigned_without_regard_to_the_listed_order():
     # The first expected child must not greedily take the span the second one needs.
     store = TraceStore()
-    store.extend([
-        make_record(trace_id=1, span_id=1, name="root", start_time=0, end_time=100),
-        make_record(trace_id=1, span_id=2, parent_span_id=1, name="a", start_time=1,
-                    attributes={"x": 1}),
-        make_record(trace_id=1, span_id=3, parent_span_id=1, name="a", start_time=2),
-    ])
+    store.extend(
+        [
+            make_record(trace_id=1, span_id=1, name="root", start_time=0, end_time=100),
+            make_record(
+                trace_id=1, span_id=2, parent_span_id=1, name="a", start_time=1, attributes={"x": 1}
+            ),
+            make_record(trace_id=1, span_id=3, parent_span_id=1, name="a", start_time=2),
+        ]
+    )
     store.assert_tree(("root", [prefix("a"), Query(name="a", attributes={"x": 1})]), exact=True)
 
 
@@ -97,8 +117,11 @@ def test_failure_draws_both_trees_and_marks_the_divergence():
 
 def test_missing_root():
     store = checkout()
-    with pytest.raises(AssertionError, match="no span matches 'POST /orders' "
-                                             r"\(spans: 'POST /checkout', 'inventory.reserve'"):
+    with pytest.raises(
+        AssertionError,
+        match="no span matches 'POST /orders' "
+        r"\(spans: 'POST /checkout', 'inventory.reserve'",
+    ):
         store.assert_tree("POST /orders")
     with pytest.raises(AssertionError, match="no span matches 'db.query'"):
         store.assert_tree("db.query", exact=True)
@@ -108,11 +131,14 @@ def test_exact_rejects_extra_children_and_extra_roots():
     store = checkout()
     with pytest.raises(AssertionError) as info:
         store.assert_tree(("POST /checkout", ["payments.charge"]), exact=True)
-    assert ("(exact=True): 'POST /checkout' has 2 children, expected exactly 1: "
-            "'inventory.reserve', 'payments.charge'") in str(info.value)
+    assert (
+        "(exact=True): 'POST /checkout' has 2 children, expected exactly 1: "
+        "'inventory.reserve', 'payments.charge'"
+    ) in str(info.value)
     assert "> POST /checkout" in str(info.value)
-    with pytest.raises(AssertionError, match="'payments.charge' has children \\('db', 'db'\\), "
-                                             "expected none"):
+    with pytest.raises(
+        AssertionError, match="'payments.charge' has children \\('db', 'db'\\), expected none"
+    ):
         store.assert_tree(("POST /checkout", ["inventory.reserve", "payments.charge"]), exact=True)
     # exact=True: the expected top must be the trace's roots, all of them.
     with pytest.raises(AssertionError, match="no span matches 'payments.charge'"):
@@ -122,10 +148,14 @@ def test_exact_rejects_extra_children_and_extra_roots():
 def test_ordered_wants_start_order():
     store = checkout()
     with pytest.raises(AssertionError) as info:
-        store.assert_tree(("POST /checkout", ["payments.charge", "inventory.reserve"]), ordered=True)
-    assert ("(ordered=True): the children of 'POST /checkout' are not in the expected order: "
-            "expected 'payments.charge', 'inventory.reserve'; found, by start time, "
-            "'inventory.reserve', 'payments.charge'") in str(info.value)
+        store.assert_tree(
+            ("POST /checkout", ["payments.charge", "inventory.reserve"]), ordered=True
+        )
+    assert (
+        "(ordered=True): the children of 'POST /checkout' are not in the expected order: "
+        "expected 'payments.charge', 'inventory.reserve'; found, by start time, "
+        "'inventory.reserve', 'payments.charge'"
+    ) in str(info.value)
 
 
 def test_divergence_deep_in_the_tree_is_found():
@@ -136,8 +166,14 @@ def test_divergence_deep_in_the_tree_is_found():
 
 
 def test_several_roots():
-    orphan = make_record(trace_id=T, span_id=9, parent_span_id=8, name="late.callback",
-                         start_time=2000, end_time=2100)
+    orphan = make_record(
+        trace_id=T,
+        span_id=9,
+        parent_span_id=8,
+        name="late.callback",
+        start_time=2000,
+        end_time=2100,
+    )
     store = checkout([orphan])
     store.assert_tree(["POST /checkout", "late.callback"], exact=False)
     store.assert_tree([SHAPE, "late.callback"], exact=True)
@@ -186,8 +222,12 @@ def test_trace_assert_tree_hides_its_frames(pytester):
     )
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*store.assert_tree((\"root\", [[]\"child\"]))",
-                                 "E   *AssertionError: trace * no child of 'root' matches 'child'*"])
+    result.stdout.fnmatch_lines(
+        [
+            '*store.assert_tree(("root", [[]"child"]))',
+            "E   *AssertionError: trace * no child of 'root' matches 'child'*",
+        ]
+    )
     assert "def assert_tree" not in result.stdout.str()
     assert "match_tree" not in result.stdout.str()
 

@@ -197,4 +197,3 @@ def all_of(*matchers: Any) -> Matcher:
 def not_(wanted: Any) -> Matcher:
     """Does not equal ``wanted`` (or does not pass it, for a matcher): ``not_(prefix("GET"))``."""
     return Matcher(lambda v: not matches_value(wanted, v), f"not_({wanted!r})")
-

@@ -82,7 +82,7 @@ def _duration_ns(value: Any, field: str) -> int:
 
 def _name_matches(wanted: NameLike, name: Any) -> bool:
     if isinstance(wanted, str):
-        return name == wanted
+        return bool(name == wanted)
     return matches_value(wanted, name)
 
 
@@ -99,7 +99,9 @@ def _relative(value: Any, field: str) -> Query:
         return value
     if isinstance(value, (str, re.Pattern, Matcher)):
         return Query(name=value)
-    raise ValueError(f"invalid {field} {value!r}: expected a span name, a regex, a matcher or a Query")
+    raise ValueError(
+        f"invalid {field} {value!r}: expected a span name, a regex, a matcher or a Query"
+    )
 
 
 def _has_attributes(value: Any) -> Tuple[str, ...]:
@@ -267,7 +269,7 @@ class Query:
 
     @property
     def is_relational(self) -> bool:
-        """Whether a filter looks at other spans (``parent``, ``ancestor``, ``child``, ``descendant``)."""
+        """Whether a filter looks at other spans (``parent=``, ``child=`` and their kin)."""
         n = self._norm  # type: ignore[attr-defined]
         return any(n[f] is not None for f in _RELATIONAL)
 
@@ -386,7 +388,8 @@ class Query:
             if found is missing:
                 out.append(f"no attribute {key!r}")
             elif not matches_value(value, found):
-                out.append(f"{key}={found!r}" + (f", not {value!r}" if isinstance(value, Matcher) else ""))
+                wanted = f", not {value!r}" if isinstance(value, Matcher) else ""
+                out.append(f"{key}={found!r}{wanted}")
         for key in n["has_attributes"] or ():
             if key not in record._attribute_keys:
                 out.append(f"no attribute {key!r}")
@@ -408,7 +411,9 @@ class Query:
         if self.scope is not None and (
             record.scope is None or not _name_matches(self.scope, record.scope.name)
         ):
-            out.append(f"scope is {record.scope.name!r}" if record.scope else "no instrumentation scope")
+            out.append(
+                f"scope is {record.scope.name!r}" if record.scope else "no instrumentation scope"
+            )
         if self.where is not None and not self.where(record):
             out.append(f"where={_callable_name(self.where)} is false")
         if self.is_relational:

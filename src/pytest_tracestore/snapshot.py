@@ -198,7 +198,17 @@ def snapshot_traces(
       name (``"name"``) for code whose siblings start concurrently.
     """
     opts = _Options(
-        attributes, volatile, drop, keep, timestamps, round_ms, resource, scope, events, links, order
+        attributes,
+        volatile,
+        drop,
+        keep,
+        timestamps,
+        round_ms,
+        resource,
+        scope,
+        events,
+        links,
+        order,
     )
     walks = [(trace, _walk(trace, order)) for trace in traces]
     if order == "name":
@@ -207,7 +217,7 @@ def snapshot_traces(
         walks.sort(key=lambda tw: (tw[0].start_time, [r.name for r, _ in tw[1]]))
     trace_ordinal = {trace.trace_id: n for n, (trace, _) in enumerate(walks, 1)}
     span_ordinal: Dict[Tuple[str, str], int] = {}
-    for trace, walk in walks:
+    for _trace, walk in walks:
         for n, (span, _) in enumerate(walk, 1):
             span_ordinal.setdefault((span.trace_id, span.span_id), n)
     out = []
@@ -273,9 +283,7 @@ def _node(
         node["resource"] = _attributes(span.resource, opts)
     if opts.scope:
         node["scope"] = (
-            None
-            if span.scope is None
-            else {"name": span.scope.name, "version": span.scope.version}
+            None if span.scope is None else {"name": span.scope.name, "version": span.scope.version}
         )
     return node
 
@@ -308,7 +316,6 @@ def _link(
         if kept:
             out["attributes"] = kept
     return out
-
 
 
 def snapshot_with(traces: Sequence[Trace], options: Mapping[str, Any]) -> List[Dict[str, Any]]:

@@ -696,7 +696,7 @@ class TraceStore:
             return list(_descendants(span, self._navigator()))
 
     def siblings(self, span: SpanRecord) -> list[SpanRecord]:
-        """The other spans with the same parent (for a root, the trace's other roots), by start time."""
+        """The other spans with the same parent, by start time; for a root, the trace's other roots."""
         return self.trace(span.trace_id).siblings(span)
 
     def depth(self, span: SpanRecord) -> int:

@@ -75,7 +75,7 @@ class Trace(Sequence[SpanRecord]):
 
     @property
     def roots(self) -> List[SpanRecord]:
-        """The spans whose parent is not in the trace (the root, and spans whose parent is missing)."""
+        """The spans whose parent is not in the trace: the root, and those whose parent is missing."""
         return list(self._roots)
 
     @property
@@ -196,7 +196,7 @@ class Trace(Sequence[SpanRecord]):
     # -- queries --------------------------------------------------------
 
     def spans(self, query: Optional[Query] = None, **filters: Any) -> List[SpanRecord]:
-        """The trace's spans matching a :class:`Query` or keyword filters (all without), by start time.
+        """The trace's spans matching a :class:`Query` or keyword filters, by start time.
 
         Takes the filters of :meth:`TraceStore.query_spans`; relational ones
         (``parent=``, ``descendant=``, ...) navigate this trace.
@@ -228,7 +228,9 @@ class Trace(Sequence[SpanRecord]):
             f"{self.trace_id}; found none among {len(self._spans)} spans.",
             "Nearest misses:",
         ]
-        misses = sorted(((wanted.mismatches(r, self), r) for r in self._spans), key=lambda m: len(m[0]))
+        misses = sorted(
+            ((wanted.mismatches(r, self), r) for r in self._spans), key=lambda m: len(m[0])
+        )
         lines.extend(f"  {r!r}: {'; '.join(reasons)}" for reasons, r in misses[:10])
         raise AssertionError("\n".join(lines))
 
@@ -240,7 +242,9 @@ class Trace(Sequence[SpanRecord]):
 
         return "\n".join(render_tree(self._spans, durations=durations, attributes=attributes))
 
-    def assert_tree(self, expected: TreeSpec, *, exact: bool = False, ordered: bool = False) -> None:
+    def assert_tree(
+        self, expected: TreeSpec, *, exact: bool = False, ordered: bool = False
+    ) -> None:
         """Fail the test unless the trace has the shape ``expected``.
 
         ``expected`` describes the trace's root (or a list of roots).  A node
@@ -280,4 +284,3 @@ class Trace(Sequence[SpanRecord]):
         from .snapshot import snapshot_with
 
         return snapshot_with([self], options)[0]
-

@@ -75,8 +75,7 @@ def _nodes(item: Any) -> List[Node]:
     if isinstance(item, tuple):
         if len(item) != 2 or not isinstance(item[1], list):
             raise ValueError(
-                f"invalid tree node {item!r}: a tuple is (node, [children]), "
-                "the children in a list"
+                f"invalid tree node {item!r}: a tuple is (node, [children]), the children in a list"
             )
         return [Node(_check_label(item[0]), _children(item[1], item[0]))]
     return [Node(_check_label(item), None)]
@@ -188,7 +187,9 @@ class _Matching:
         group = f"children of {owner}" if parent is not None else "spans"
         return parent_node, parent, f"too few {group} match: expected {wanted}; found {names}"
 
-    def diagnose_node(self, node: Node, span: SpanRecord) -> Tuple[Optional[Node], Optional[SpanRecord], str]:
+    def diagnose_node(
+        self, node: Node, span: SpanRecord
+    ) -> Tuple[Optional[Node], Optional[SpanRecord], str]:
         kids = self.trace.children(span)
         if node.children is None:
             names = ", ".join(repr(s.name) for s in kids)
@@ -212,7 +213,10 @@ def _expected_rows(nodes: Sequence[Node]) -> List[Tuple[str, Node]]:
 
 
 def _side_by_side(
-    nodes: Sequence[Node], trace: Trace, marked_node: Optional[Node], marked_span: Optional[SpanRecord]
+    nodes: Sequence[Node],
+    trace: Trace,
+    marked_node: Optional[Node],
+    marked_span: Optional[SpanRecord],
 ) -> List[str]:
     from .render import tree_rows
 
@@ -234,7 +238,9 @@ def _side_by_side(
     return lines
 
 
-def match_tree(trace: Trace, expected: Any, *, exact: bool = False, ordered: bool = False) -> Optional[str]:
+def match_tree(
+    trace: Trace, expected: Any, *, exact: bool = False, ordered: bool = False
+) -> Optional[str]:
     """``None`` when ``trace`` has the shape ``expected``, else the failure message."""
     for flag, value in (("exact", exact), ("ordered", ordered)):
         if not isinstance(value, bool):
