@@ -75,7 +75,7 @@ class Trace(Sequence[SpanRecord]):
 
     @property
     def roots(self) -> List[SpanRecord]:
-        """The spans whose parent is not in the trace: the root, and those whose parent is missing."""
+        """The root, and every span whose parent is not in the trace, by start time."""
         return list(self._roots)
 
     @property
