@@ -279,3 +279,44 @@ def test_contains():
 def test_time_relations_reject_what_is_not_a_record():
     with pytest.raises(ValueError, match="expected a SpanRecord, got 5"):
         span(0, 1).before(5)
+
+
+def test_incremental_ids_per_test(pytester):
+    pytester.makeconftest(
+        """
+        import pytest
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from pytest_tracestore import IncrementalIdGenerator
+
+        IDS = IncrementalIdGenerator()
+        trace.set_tracer_provider(TracerProvider(id_generator=IDS))
+
+
+        @pytest.fixture(autouse=True)
+        def _same_ids_per_test():
+            IDS.reset()
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        from opentelemetry import trace
+
+
+        @pytest.mark.parametrize("run", [1, 2])
+        def test_ids(trace_store, run):
+            tracer = trace.get_tracer("t")
+            with tracer.start_as_current_span("a"):
+                with tracer.start_as_current_span("b"):
+                    pass
+            with tracer.start_as_current_span("c"):
+                pass
+            ids = [(s.name, s.trace_id[-1], s.span_id[-1]) for s in trace_store.spans()]
+            assert ids == [("a", "1", "1"), ("b", "1", "2"), ("c", "2", "3")]
+            assert trace_store.span(name="b").parent_span_id == "0" * 15 + "1"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor
+    from .idgen import IncrementalIdGenerator
     from .matchers import (
         Matcher,
         all_of,
@@ -62,6 +63,7 @@ _LAZY = {
     "suffix": "matchers",
     "FileBasedSpanProcessor": "processor",
     "FrozenAttributes": "record",
+    "IncrementalIdGenerator": "idgen",
     "OTLPReceiver": "receiver",
     "Query": "query",
     "RedactionPolicy": "redact",
@@ -96,6 +98,7 @@ __all__ = [
     "DEFAULT_VOLATILE_ATTRIBUTES",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
+    "IncrementalIdGenerator",
     "Matcher",
     "OTLPReceiver",
     "Query",
