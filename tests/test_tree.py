@@ -235,3 +235,71 @@ def test_trace_assert_tree_hides_its_frames(pytester):
 def test_a_trace_built_by_hand():
     trace = Trace(checkout().spans())
     trace.assert_tree(SHAPE, exact=True)
+
+
+SHOP_SUITE = """
+import pytest
+from opentelemetry import trace
+from pytest_tracestore import Query, gte, prefix
+
+tracer = trace.get_tracer("shop")
+
+
+def checkout():
+    with tracer.start_as_current_span("POST /checkout", kind=trace.SpanKind.SERVER):
+        with tracer.start_as_current_span("inventory.reserve"):
+            pass
+        with tracer.start_as_current_span(
+            "payments.charge", kind=trace.SpanKind.CLIENT,
+            attributes={"http.response.status_code": 502},
+        ):
+            with tracer.start_as_current_span("db.query"):
+                pass
+
+
+def test_navigation(trace_store):
+    checkout()
+    trace = trace_store.trace()
+    charge = trace.span(name="payments.charge")
+    assert trace.root.name == "POST /checkout"
+    assert [s.name for s in trace.children(charge)] == ["db.query"]
+    assert trace.parent(charge) == trace.root == trace_store.parent(charge)
+    assert trace.depth(charge) == 1
+    assert trace_store.span(name="inventory.reserve").before(charge)
+    assert trace.root.contains(charge)
+
+
+def test_relational_filters(trace_store):
+    checkout()
+    assert trace_store.span(parent="payments.charge").name == "db.query"
+    assert trace_store.span(attributes={"http.response.status_code": gte(500)},
+                            child="db.query").name == "payments.charge"
+    assert [s.name for s in trace_store.spans(ancestor=Query(kind="SERVER"))] == [
+        "inventory.reserve", "payments.charge", "db.query"]
+    assert trace_store.span(name=prefix("POST"), root=True, descendant="db.query")
+
+
+def test_shape(trace_store):
+    checkout()
+    trace_store.assert_tree(
+        ("POST /checkout", ["inventory.reserve", ("payments.charge", ["db.query"])]),
+        exact=True,
+    )
+
+
+def test_wrong_shape(trace_store):
+    checkout()
+    trace_store.assert_tree(("POST /checkout", [("payments.charge", ["payments.authorize"])]))
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]])
+def test_fixture_usage_black_box(pytester, xdist):
+    pytester.makepyfile(test_shop=SHOP_SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", *xdist)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines([
+        "*no child of 'payments.charge' matches 'payments.authorize' (children: 'db.query')",
+        "*  expected *│   actual",
+        "*>     └── payments.authorize │ > └── payments.charge [[]CLIENT]",
+    ])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Pattern, Tuple, Union
 from .matchers import Matcher, matches_value
 from .record import (
     SpanRecord,
+    _same_value,
     error_type_matches,
     error_type_name,
     freeze_value,
@@ -146,9 +147,15 @@ def _names(records: Sequence[SpanRecord], limit: int = 5) -> str:
 
 def _plain_name(query: Query) -> Optional[str]:
     """The name when ``query`` asks for nothing but an exact name, for short messages."""
-    if isinstance(query.name, str) and query.replace(name=None).is_empty():
+    if isinstance(query.name, str) and all(
+        getattr(query, f) is None for f in _FIELD_NAMES if f != "name"
+    ):
         return query.name
     return None
+
+
+def _has_name(name: str) -> Callable[[SpanRecord, Any], bool]:
+    return lambda record, _nav: record.name == name
 
 
 def _needs_store(field: str) -> ValueError:
@@ -253,6 +260,10 @@ class Query:
         for field in _RELATIONAL:
             value = getattr(self, field)
             norm[field] = None if value is None else _relative(value, field)
+        # Checked for every span matched: the set relational fields, once.
+        norm["relational"] = tuple(
+            (f, norm[f], _plain_name(norm[f])) for f in _RELATIONAL if norm[f] is not None
+        )
         if self.root is not None and not isinstance(self.root, bool):
             raise ValueError(f"invalid root {self.root!r}: expected True or False")
         norm["has_attributes"] = (
@@ -270,8 +281,7 @@ class Query:
     @property
     def is_relational(self) -> bool:
         """Whether a filter looks at other spans (``parent=``, ``child=`` and their kin)."""
-        n = self._norm  # type: ignore[attr-defined]
-        return any(n[f] is not None for f in _RELATIONAL)
+        return bool(self._norm["relational"])  # type: ignore[attr-defined]
 
     def is_empty(self) -> bool:
         """Whether no field is set, so every span matches."""
@@ -309,7 +319,12 @@ class Query:
             missing = object()
             for key, value in n["attributes"].items():
                 found = attrs.get(key, missing)
-                if found is missing or not matches_value(value, found):
+                if found is missing:
+                    return False
+                if isinstance(value, (Matcher, re.Pattern)):
+                    if not matches_value(value, found):
+                        return False
+                elif not _same_value(found, value):  # frozen already
                     return False
         if n["has_attributes"]:
             keys = record._attribute_keys
@@ -339,25 +354,25 @@ class Query:
         return True
 
     def _relational_match(self, record: SpanRecord, nav: Optional[Navigator]) -> bool:
-        n = self._norm  # type: ignore[attr-defined]
-        if not self.is_relational:
+        relational = self._norm["relational"]  # type: ignore[attr-defined]
+        if not relational:
             return True
-        for field in _RELATIONAL:
-            if n[field] is not None and nav is None:
-                raise _needs_store(field)
-        assert nav is not None
-        if n["parent"] is not None:
-            parent = nav.parent(record)
-            if parent is None or not n["parent"].matches(parent, nav):
-                return False
-        if n["ancestor"] is not None:
-            if not any(n["ancestor"].matches(a, nav) for a in _ancestors(record, nav)):
-                return False
-        if n["child"] is not None:
-            if not any(n["child"].matches(c, nav) for c in nav.children(record)):
-                return False
-        if n["descendant"] is not None:
-            if not any(n["descendant"].matches(d, nav) for d in _descendants(record, nav)):
+        if nav is None:
+            raise _needs_store(relational[0][0])
+        for field, wanted, name in relational:
+            # A bare name (the common case) is compared as such, not through a Query.
+            test = wanted.matches if name is None else _has_name(name)
+            if field == "parent":
+                parent = nav.parent(record)
+                if parent is None or not test(parent, nav):
+                    return False
+            elif field == "ancestor":
+                if not any(test(a, nav) for a in _ancestors(record, nav)):
+                    return False
+            elif field == "child":
+                if not any(test(c, nav) for c in nav.children(record)):
+                    return False
+            elif not any(test(d, nav) for d in _descendants(record, nav)):
                 return False
         return True
 
@@ -468,6 +483,9 @@ class Query:
             for f in dataclasses.fields(self)
             if getattr(self, f.name) is not None
         ) or "(no filters)"
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Query))
 
 
 def _callable_name(fn: Callable[..., Any]) -> str:

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
 from .base import DEFAULT_MAX_BYTES, TraceStoreWarning, check_limit
 from .record import (
@@ -194,9 +194,10 @@ class TraceStore:
         self._by_status: Dict[str, Bucket] = {}
         self._by_error: Dict[str, Bucket] = {}
         self._by_attr: Dict[str, Dict[Any, Bucket]] = {}
-        # Span id and parent id indexes, made by the first navigation.
-        self._by_span: Optional[Dict[str, Bucket]] = None
-        self._by_parent: Optional[Dict[str, Bucket]] = None
+        # (trace id, span id) and (trace id, parent id) indexes, made by the
+        # first navigation: span ids are unique within a trace only.
+        self._by_span: Optional[Dict[Tuple[str, str], Bucket]] = None
+        self._by_parent: Optional[Dict[Tuple[str, str], Bucket]] = None
         self._bytes = 0
         self._evicted = 0
         # How many of the newest records the indexes do not hold yet.
@@ -270,9 +271,9 @@ class TraceStore:
         by_span, by_parent = self._by_span, self._by_parent
         if by_span is not None and by_parent is not None:
             for record in new:
-                _add(by_span, record.span_id, record)
+                _add(by_span, (record.trace_id, record.span_id), record)
                 if record.parent_span_id is not None:
-                    _add(by_parent, record.parent_span_id, record)
+                    _add(by_parent, (record.trace_id, record.parent_span_id), record)
         self._pending = 0
 
     def _evict(self, count: int) -> None:
@@ -300,9 +301,9 @@ class TraceStore:
         by_span, by_parent = self._by_span, self._by_parent
         if by_span is not None and by_parent is not None:
             for record in islice(dropped, indexed):
-                _remove_oldest(by_span, record.span_id, record)
+                _remove_oldest(by_span, (record.trace_id, record.span_id), record)
                 if record.parent_span_id is not None:
-                    _remove_oldest(by_parent, record.parent_span_id, record)
+                    _remove_oldest(by_parent, (record.trace_id, record.parent_span_id), record)
 
     def clear(self) -> None:
         """Remove every record (counters included)."""
@@ -651,12 +652,12 @@ class TraceStore:
         """Parent and child lookups for matching under the lock.  Call with the lock held."""
         self._catch_up()
         if self._by_span is None or self._by_parent is None:
-            by_span: Dict[str, Bucket] = {}
-            by_parent: Dict[str, Bucket] = {}
+            by_span: Dict[Tuple[str, str], Bucket] = {}
+            by_parent: Dict[Tuple[str, str], Bucket] = {}
             for record in self._records:
-                _add(by_span, record.span_id, record)
+                _add(by_span, (record.trace_id, record.span_id), record)
                 if record.parent_span_id is not None:
-                    _add(by_parent, record.parent_span_id, record)
+                    _add(by_parent, (record.trace_id, record.parent_span_id), record)
             self._by_span, self._by_parent = by_span, by_parent
         return _LockedNavigator(self._by_span, self._by_parent)
 
@@ -791,7 +792,11 @@ class _LockedNavigator:
 
     __slots__ = ("_by_span", "_by_parent")
 
-    def __init__(self, by_span: Dict[str, Bucket], by_parent: Dict[str, Bucket]) -> None:
+    def __init__(
+        self,
+        by_span: Dict[Tuple[str, str], Bucket],
+        by_parent: Dict[Tuple[str, str], Bucket],
+    ) -> None:
         self._by_span = by_span
         self._by_parent = by_parent
 
@@ -799,18 +804,12 @@ class _LockedNavigator:
         wanted = span.parent_span_id
         if wanted is None:
             return None
-        for record in reversed(self._by_span.get(wanted) or ()):
-            # Span ids are unique within a trace only.
-            if record.trace_id == span.trace_id:
-                return record
-        return None
+        # A span recorded twice (a file merged with itself) is the same span: the last one.
+        bucket = self._by_span.get((span.trace_id, wanted))
+        return bucket[-1] if bucket else None
 
     def children(self, span: SpanRecord) -> list[SpanRecord]:
-        found = [
-            r for r in self._by_parent.get(span.span_id) or () if r.trace_id == span.trace_id
-        ]
-        found.sort(key=_by_start)
-        return found
+        return sorted(self._by_parent.get((span.trace_id, span.span_id)) or (), key=_by_start)
 
 
 def _check_span(span: Any) -> None:
