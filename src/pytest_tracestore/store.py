@@ -124,7 +124,7 @@ _size_attr = attrgetter("_size")
 
 def _size_of(record: SpanRecord) -> int:
     """A record's estimated memory (:func:`~.record.estimated_bytes`), kept on the record."""
-    size = record._size  # type: ignore[attr-defined]
+    size: int = record._size  # type: ignore[attr-defined]
     if not size:
         from .serialize import dumps_line, record_to_dict
 
