@@ -325,3 +325,12 @@ def test_wait_for_takes_relational_filters(store):
 def test_describe_shows_nested_queries():
     q = Query(name="db", parent=Query(name="x", kind="client"), where=len)
     assert q.describe() == "name='db', parent=Query(name='x', kind='client'), where=len"
+
+
+def test_relational_queries_pickle(store):
+    import pickle
+
+    query = Query(parent="payments.charge", ancestor=Query(kind="SERVER"))
+    copy = pickle.loads(pickle.dumps(query))
+    assert copy == query
+    assert names(store.spans(copy)) == ["db.query"]

@@ -154,8 +154,16 @@ def _plain_name(query: Query) -> Optional[str]:
     return None
 
 
-def _has_name(name: str) -> Callable[[SpanRecord, Any], bool]:
-    return lambda record, _nav: record.name == name
+class _HasName:
+    """The relational test for a bare name (a class, not a lambda, so a Query pickles)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, record: SpanRecord, _nav: Any) -> bool:
+        return record.name == self.name
 
 
 def _needs_store(field: str) -> ValueError:
@@ -260,9 +268,12 @@ class Query:
         for field in _RELATIONAL:
             value = getattr(self, field)
             norm[field] = None if value is None else _relative(value, field)
-        # Checked for every span matched: the set relational fields, once.
+        # Checked for every span matched: each set relational field with its
+        # test; a bare name (the common case) is compared as such, not through a Query.
         norm["relational"] = tuple(
-            (f, norm[f], _plain_name(norm[f])) for f in _RELATIONAL if norm[f] is not None
+            (f, norm[f].matches if _plain_name(norm[f]) is None else _HasName(norm[f].name))
+            for f in _RELATIONAL
+            if norm[f] is not None
         )
         if self.root is not None and not isinstance(self.root, bool):
             raise ValueError(f"invalid root {self.root!r}: expected True or False")
@@ -359,9 +370,7 @@ class Query:
             return True
         if nav is None:
             raise _needs_store(relational[0][0])
-        for field, wanted, name in relational:
-            # A bare name (the common case) is compared as such, not through a Query.
-            test = wanted.matches if name is None else _has_name(name)
+        for field, test in relational:
             if field == "parent":
                 parent = nav.parent(record)
                 if parent is None or not test(parent, nav):
