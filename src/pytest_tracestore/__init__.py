@@ -16,7 +16,6 @@ from .base import DEFAULT_MAX_BYTES, TraceStoreWarning
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .processor import FileBasedSpanProcessor
     from .idgen import IncrementalIdGenerator
     from .matchers import (
         Matcher,
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
         regex,
         suffix,
     )
+    from .processor import FileBasedSpanProcessor
     from .query import Query
     from .receiver import OTLPReceiver
     from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
