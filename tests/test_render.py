@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import exception_event, make_record
+
 from pytest_tracestore import TraceStore
 from pytest_tracestore.render import render_spans
 

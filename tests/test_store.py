@@ -7,11 +7,10 @@ import time
 import warnings
 
 import pytest
+from conftest import exception_event, make_record
 
 from pytest_tracestore import Query, TraceStore, TraceStoreWarning
 from pytest_tracestore.serialize import dumps_line, record_to_dict
-
-from conftest import exception_event, make_record
 
 
 class Declined(Exception):

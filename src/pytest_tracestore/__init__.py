@@ -2,9 +2,9 @@
 
 The storage and query core (``base``, ``record``, ``query``, ``store``,
 ``serialize``, ``parse``, ``processor``, ``merge``, ``otlp``, ``receiver``,
-``render``, ``redact``) imports no pytest; ``plugin`` holds every pytest hook,
-``controller`` the pytest-xdist controller's side, and ``hooks`` the hook
-specifications.
+``render``, ``redact``, ``trace``, ``tree``, ``matchers``, ``snapshot``)
+imports no pytest; ``plugin`` holds every pytest hook, ``controller`` the
+pytest-xdist controller's side, and ``hooks`` the hook specifications.
 """
 
 from __future__ import annotations
@@ -16,20 +16,54 @@ from .base import DEFAULT_MAX_BYTES, TraceStoreWarning
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .idgen import IncrementalIdGenerator
+    from .matchers import (
+        Matcher,
+        all_of,
+        any_of,
+        contains,
+        gt,
+        gte,
+        lt,
+        lte,
+        not_,
+        one_of,
+        prefix,
+        regex,
+        suffix,
+    )
     from .processor import FileBasedSpanProcessor
     from .query import Query
     from .receiver import OTLPReceiver
     from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
     from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
+    from .snapshot import DEFAULT_VOLATILE_ATTRIBUTES
     from .store import ScopedTraceStore, TraceStore
+    from .trace import Trace
 
 # Where each public name lives.  They load when first asked for, not when the
 # plugin loads: a pytest-xdist controller records nothing and never needs the
 # store or the processor, and pytest reads a plugin's modules at start-up in
 # every process, at a cost that grows with their size.
 _LAZY = {
+    "DEFAULT_VOLATILE_ATTRIBUTES": "snapshot",
+    "Matcher": "matchers",
+    "Trace": "trace",
+    "all_of": "matchers",
+    "any_of": "matchers",
+    "contains": "matchers",
+    "gt": "matchers",
+    "gte": "matchers",
+    "lt": "matchers",
+    "lte": "matchers",
+    "not_": "matchers",
+    "one_of": "matchers",
+    "prefix": "matchers",
+    "regex": "matchers",
+    "suffix": "matchers",
     "FileBasedSpanProcessor": "processor",
     "FrozenAttributes": "record",
+    "IncrementalIdGenerator": "idgen",
     "OTLPReceiver": "receiver",
     "Query": "query",
     "RedactionPolicy": "redact",
@@ -61,8 +95,11 @@ def __dir__() -> list[str]:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_REDACT_PATTERNS",
+    "DEFAULT_VOLATILE_ATTRIBUTES",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
+    "IncrementalIdGenerator",
+    "Matcher",
     "OTLPReceiver",
     "Query",
     "RedactionPolicy",
@@ -71,7 +108,20 @@ __all__ = [
     "SpanEvent",
     "SpanLink",
     "SpanRecord",
+    "Trace",
     "TraceStore",
     "TraceStoreWarning",
     "__version__",
+    "all_of",
+    "any_of",
+    "contains",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "not_",
+    "one_of",
+    "prefix",
+    "regex",
+    "suffix",
 ]

@@ -471,6 +471,14 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             until=None if args.until is None else _parse_moment(args.until, latest),
             min_duration=args.min_duration,
             max_duration=args.max_duration,
+            parent=args.parent,
+            ancestor=args.ancestor,
+            child=args.child,
+            descendant=args.descendant,
+            root=args.root,
+            service=args.service,
+            scope=args.scope,
+            has_attributes=args.has_attr,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -625,6 +633,21 @@ def build_parser() -> argparse.ArgumentParser:
         "or a duration such as 5m counted back from the file's last span",
     )
     p.add_argument("--until", metavar="TIME", help="spans starting at or before TIME (as --since)")
+    p.add_argument("--parent", metavar="NAME", help="the span's parent is named NAME")
+    p.add_argument("--ancestor", metavar="NAME", help="a span above it is named NAME")
+    p.add_argument("--child", metavar="NAME", help="one of its children is named NAME")
+    p.add_argument("--descendant", metavar="NAME", help="a span below it is named NAME")
+    p.add_argument(
+        "--root", action="store_true", default=None, help="root spans only (no parent id)"
+    )
+    p.add_argument(
+        "--no-root", dest="root", action="store_false", help="spans with a parent id only"
+    )
+    p.add_argument("--service", metavar="NAME", help="the resource's service.name is NAME")
+    p.add_argument("--scope", metavar="NAME", help="the instrumentation scope is named NAME")
+    p.add_argument(
+        "--has-attr", action="append", metavar="KEY", help="attribute KEY is set; repeatable"
+    )
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N spans")
     p.add_argument("--json", action="store_true", help="one JSON object per line (for jq)")
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")

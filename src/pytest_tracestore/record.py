@@ -595,6 +595,31 @@ class SpanRecord:
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_record, self._key())
 
+    # -- time relations -------------------------------------------------
+
+    def _other(self, other: object) -> SpanRecord:
+        if not isinstance(other, SpanRecord):
+            raise ValueError(f"expected a SpanRecord, got {other!r}")
+        return other
+
+    def before(self, other: SpanRecord) -> bool:
+        """Whether this span ended before (or as) ``other`` started."""
+        return self.end_time <= self._other(other).start_time
+
+    def after(self, other: SpanRecord) -> bool:
+        """Whether this span started after (or as) ``other`` ended."""
+        return self.start_time >= self._other(other).end_time
+
+    def overlaps(self, other: SpanRecord) -> bool:
+        """Whether the two spans ran at the same time for a while (touching ends do not count)."""
+        other = self._other(other)
+        return self.start_time < other.end_time and other.start_time < self.end_time
+
+    def contains(self, other: SpanRecord) -> bool:
+        """Whether ``other`` started and ended within this span's interval (ends included)."""
+        other = self._other(other)
+        return self.start_time <= other.start_time and other.end_time <= self.end_time
+
 
 def _frozen(attributes: Mapping[str, Any] | None) -> FrozenAttributes:
     if attributes is None:

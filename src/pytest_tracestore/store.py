@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -10,7 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
 from .base import DEFAULT_MAX_BYTES, TraceStoreWarning, check_limit
 from .record import (
@@ -25,6 +26,7 @@ from .record import (
 
 if TYPE_CHECKING:
     from .query import Query
+    from .trace import Trace, TreeSpec
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
@@ -122,7 +124,7 @@ _size_attr = attrgetter("_size")
 
 def _size_of(record: SpanRecord) -> int:
     """A record's estimated memory (:func:`~.record.estimated_bytes`), kept on the record."""
-    size = record._size  # type: ignore[attr-defined]
+    size: int = record._size  # type: ignore[attr-defined]
     if not size:
         from .serialize import dumps_line, record_to_dict
 
@@ -192,6 +194,10 @@ class TraceStore:
         self._by_status: Dict[str, Bucket] = {}
         self._by_error: Dict[str, Bucket] = {}
         self._by_attr: Dict[str, Dict[Any, Bucket]] = {}
+        # (trace id, span id) and (trace id, parent id) indexes, made by the
+        # first navigation: span ids are unique within a trace only.
+        self._by_span: Optional[Dict[Tuple[str, str], Bucket]] = None
+        self._by_parent: Optional[Dict[Tuple[str, str], Bucket]] = None
         self._bytes = 0
         self._evicted = 0
         # How many of the newest records the indexes do not hold yet.
@@ -262,6 +268,12 @@ class TraceStore:
                     value = _attribute(record, key)
                     if value is not _ABSENT:
                         _add(index, _index_value(value), record)
+        by_span, by_parent = self._by_span, self._by_parent
+        if by_span is not None and by_parent is not None:
+            for record in new:
+                _add(by_span, (record.trace_id, record.span_id), record)
+                if record.parent_span_id is not None:
+                    _add(by_parent, (record.trace_id, record.parent_span_id), record)
         self._pending = 0
 
     def _evict(self, count: int) -> None:
@@ -286,14 +298,23 @@ class TraceStore:
                     value = _attribute(record, key)
                     if value is not _ABSENT:
                         _remove_oldest(index, _index_value(value), record)
+        by_span, by_parent = self._by_span, self._by_parent
+        if by_span is not None and by_parent is not None:
+            for record in islice(dropped, indexed):
+                _remove_oldest(by_span, (record.trace_id, record.span_id), record)
+                if record.parent_span_id is not None:
+                    _remove_oldest(by_parent, (record.trace_id, record.parent_span_id), record)
 
     def clear(self) -> None:
         """Remove every record (counters included)."""
         self._sync()
         with self._lock:
             indexed = list(self._by_attr)
+            navigated = self._by_span is not None
             self._reset()
             self._by_attr = {key: {} for key in indexed}
+            if navigated:
+                self._by_span, self._by_parent = {}, {}
 
     # -- reading --------------------------------------------------------
 
@@ -384,8 +405,9 @@ class TraceStore:
             f"expected exactly one span matching {wanted.describe()}; "
             f"found none among {len(everything)} spans."
         ]
+        nav = self if wanted.is_relational else None
         misses = sorted(
-            ((wanted.mismatches(r), r) for r in everything),
+            ((wanted.mismatches(r, nav), r) for r in everything),
             # Fewest failed criteria first; among equals, the same name first.
             key=lambda m: (len(m[0]), any(x.startswith("name is") for x in m[0])),
         )
@@ -541,6 +563,8 @@ class TraceStore:
             return self.spans()
         query = _as_query(query, filters)
         norm = query.normalized
+        from .matchers import Matcher
+
         self._sync()
         with self._lock:
             self._catch_up()
@@ -554,6 +578,8 @@ class TraceStore:
             if norm["error_type"] is not None:
                 options.append(self._by_error.get(short_error_type(norm["error_type"])) or ())
             for key, value in (norm["attributes"] or {}).items():
+                if isinstance(value, (Matcher, re.Pattern)):
+                    continue  # not an equality: the scan below tests it
                 try:
                     options.append(self._attr_index(key).get(_index_value(value)) or ())
                 except TypeError:
@@ -562,7 +588,8 @@ class TraceStore:
                 if len(option) <= smallest:
                     candidates, smallest = option, len(option)
             source = self._records if candidates is None else candidates
-            found = [r for r in source if query.matches(r)]
+            nav = self._navigator() if query.is_relational else None
+            found = [r for r in source if query.matches(r, nav)]
         found.sort(key=_by_start)
         return found
 
@@ -619,6 +646,124 @@ class TraceStore:
             f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"
         )
 
+    # -- navigation -----------------------------------------------------
+
+    def _navigator(self) -> _LockedNavigator:
+        """Parent and child lookups for matching under the lock.  Call with the lock held."""
+        self._catch_up()
+        if self._by_span is None or self._by_parent is None:
+            by_span: Dict[Tuple[str, str], Bucket] = {}
+            by_parent: Dict[Tuple[str, str], Bucket] = {}
+            for record in self._records:
+                _add(by_span, (record.trace_id, record.span_id), record)
+                if record.parent_span_id is not None:
+                    _add(by_parent, (record.trace_id, record.parent_span_id), record)
+            self._by_span, self._by_parent = by_span, by_parent
+        return _LockedNavigator(self._by_span, self._by_parent)
+
+    def parent(self, span: SpanRecord) -> SpanRecord | None:
+        """The span's parent, or ``None`` for a root or a parent not in the store.
+
+        Looked up in the span-id index, made on first use and kept from then on.
+        """
+        _check_span(span)
+        self._sync()
+        with self._lock:
+            return self._navigator().parent(span)
+
+    def children(self, span: SpanRecord) -> list[SpanRecord]:
+        """The span's children in the store, by start time."""
+        _check_span(span)
+        self._sync()
+        with self._lock:
+            return self._navigator().children(span)
+
+    def ancestors(self, span: SpanRecord) -> list[SpanRecord]:
+        """The span's parent, its parent's parent, ... up to the highest one recorded."""
+        from .query import _ancestors
+
+        _check_span(span)
+        self._sync()
+        with self._lock:
+            return list(_ancestors(span, self._navigator()))
+
+    def descendants(self, span: SpanRecord) -> list[SpanRecord]:
+        """Every span below ``span``, depth first, children by start time."""
+        from .query import _descendants
+
+        _check_span(span)
+        self._sync()
+        with self._lock:
+            return list(_descendants(span, self._navigator()))
+
+    def siblings(self, span: SpanRecord) -> list[SpanRecord]:
+        """The other spans with the same parent, by start time; for a root, the trace's other roots."""
+        return self.trace(span.trace_id).siblings(span)
+
+    def depth(self, span: SpanRecord) -> int:
+        """How many recorded ancestors the span has: 0 for a root."""
+        return len(self.ancestors(span))
+
+    def traces(self) -> list[Trace]:
+        """Every trace in the store as a :class:`Trace`, by the start of its first span."""
+        from .trace import Trace
+
+        self._sync()
+        with self._lock:
+            self._catch_up()
+            buckets = [list(b) for b in self._by_trace.values()]
+        traces = [Trace(records) for records in buckets]
+        traces.sort(key=lambda t: (t.start_time, t.trace_id))
+        return traces
+
+    def trace(self, trace_id: int | str | None = None) -> Trace:
+        """One trace as a :class:`Trace`, to navigate, match and snapshot.
+
+        With ``trace_id=None``, the store's only trace; when it holds none or
+        several, ``ValueError`` lists them.  An unknown id is a ``ValueError``.
+        """
+        from .trace import Trace
+
+        if trace_id is None:
+            ids = self.trace_ids()
+            if len(ids) != 1:
+                raise ValueError(_which_trace(ids))
+            trace_id = ids[0]
+        records = self.get_trace(trace_id)
+        if not records:
+            raise ValueError(f"unknown trace id {trace_id!r}: not in this store")
+        return Trace(records)
+
+    def assert_tree(
+        self,
+        expected: TreeSpec,
+        trace_id: int | str | None = None,
+        *,
+        exact: bool = False,
+        ordered: bool = False,
+    ) -> None:
+        """Fail the test unless the trace has the shape ``expected``.
+
+        See :meth:`Trace.assert_tree` for the format; ``trace_id=None``
+        means the store's only trace.
+        """
+        __tracebackhide__ = True
+        self.trace(trace_id).assert_tree(expected, exact=exact, ordered=ordered)
+
+    def snapshot(self, trace_id: int | str | None = None, **options: Any) -> Any:
+        """A deterministic, JSON-able picture of the store's traces, for snapshot tests.
+
+        Without ``trace_id``, a list with one entry per trace (ordered by
+        their root's shape and name, not by clock); with it, that trace's
+        entry alone.  ``options`` are those of
+        :func:`~pytest_tracestore.snapshot.snapshot_traces`.
+        """
+        from .snapshot import snapshot_with
+
+        if trace_id is not None:
+            return self.trace(trace_id).snapshot(**options)
+        return snapshot_with(self.traces(), options)
+
     # -- files ----------------------------------------------------------
 
     @classmethod
@@ -640,6 +785,43 @@ class TraceStore:
         store = cls(max_spans=max_spans, max_bytes=max_bytes)
         store.extend(read_records(path))
         return store
+
+
+class _LockedNavigator:
+    """A store's parent and child lookups, for use while its lock is held."""
+
+    __slots__ = ("_by_span", "_by_parent")
+
+    def __init__(
+        self,
+        by_span: Dict[Tuple[str, str], Bucket],
+        by_parent: Dict[Tuple[str, str], Bucket],
+    ) -> None:
+        self._by_span = by_span
+        self._by_parent = by_parent
+
+    def parent(self, span: SpanRecord) -> SpanRecord | None:
+        wanted = span.parent_span_id
+        if wanted is None:
+            return None
+        # A span recorded twice (a file merged with itself) is the same span: the last one.
+        bucket = self._by_span.get((span.trace_id, wanted))
+        return bucket[-1] if bucket else None
+
+    def children(self, span: SpanRecord) -> list[SpanRecord]:
+        return sorted(self._by_parent.get((span.trace_id, span.span_id)) or (), key=_by_start)
+
+
+def _check_span(span: Any) -> None:
+    if not isinstance(span, SpanRecord):
+        raise ValueError(f"expected a SpanRecord, got {span!r}")
+
+
+def _which_trace(ids: list[str]) -> str:
+    if not ids:
+        return "no trace in this store: trace_id=None needs exactly one"
+    shown = ", ".join(ids[:_MAX_LISTED]) + (" …" if len(ids) > _MAX_LISTED else "")
+    return f"{len(ids)} traces in this store, pass trace_id= to pick one: {shown}"
 
 
 def _as_query(query: Query | None, filters: dict[str, Any]) -> Query:
