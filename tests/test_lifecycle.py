@@ -40,6 +40,11 @@ def test_waits(n, trace_store_processor):
 """
 
 
+def beside(folder):
+    """The artifact and whatever the plugin left beside it."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(("run.", ".run.")))
+
+
 def names(path):
     return [json.loads(line)["name"] for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -126,8 +131,9 @@ def test_sigterm_ends_the_run_with_every_span_merged_and_the_file_trimmed(pytest
     kept = names(artifact)
     # The newest two of the run's spans: the file is trimmed to its cap.
     assert len(kept) == 2 and all(name.endswith(".s2") or name.endswith(".s1") for name in kept), kept
-    assert f"tracestore: {3 * tests} spans recorded, the oldest {3 * tests - 2} dropped" in text, text
-    assert sorted(p.name for p in pytester.path.iterdir() if "run" in p.name) == ["run.jsonl"]
+    # A worker stopped in turn trims its own file first: the count is what reached the merge.
+    assert f"dropped by the FIFO cap; 2 in {artifact}" in text, text
+    assert beside(pytester.path) == ["run.jsonl"]
 
 
 def test_a_killed_xdist_controllers_spans_are_salvaged_by_the_next_run(pytester):
@@ -176,7 +182,7 @@ def test_a_run_that_runs_no_test_leaves_the_artifact_byte_identical(pytester, ar
     result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", *args)
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout.str()
     assert artifact.read_bytes() == before
-    assert sorted(p.name for p in pytester.path.iterdir() if "run" in p.name) == ["run.jsonl"]
+    assert beside(pytester.path) == ["run.jsonl"]
 
 
 # -- two runs at once -----------------------------------------------------------
@@ -214,10 +220,7 @@ def test_two_runs_at_once_each_keep_exactly_their_own_spans(pytester, xdist_args
     assert f"spans -> {own} (max 1000)" in b_text and f"{artifact} is in use by another run" in b_text
     assert f"tracestore: 6 spans recorded; 6 in {own}" in b_text
     assert f"tracestore: 6 spans recorded; 6 in {artifact}" in a_text
-    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith((".run", "run"))) == [
-        "run.jsonl",
-        own.name,
-    ]
+    assert beside(pytester.path) == sorted(["run.jsonl", own.name])
 
 
 # -- the path is what it says ---------------------------------------------------
@@ -246,7 +249,8 @@ def test_a_symlinked_path_writes_the_file_it_names_and_stays_a_link(pytester, xd
     result.assert_outcomes(passed=4)
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert len(names(target)) == 3
-    assert stat.S_IMODE(target.stat().st_mode) == expected_mode()
+    if xdist_args:  # the merge's file; a trim's is the processor's
+        assert stat.S_IMODE(target.stat().st_mode) == expected_mode()
     result.stdout.fnmatch_lines([f"*spans -> {target} (max 3)*", f"tracestore: 4 spans recorded, *; 3 in {target}"])
 
 
@@ -346,10 +350,10 @@ def test_a_provider_shut_down_in_a_fixture_is_warned_about_and_recording_goes_on
     assert names(pytester.path / "run.jsonl") == ["before", "after"]
     result.stdout.fnmatch_lines(
         [
-            "*TraceStoreWarning: pytest-tracestore: the TracerProvider "
-            "opentelemetry.sdk.trace.TracerProvider at 0x* was shut down while tests run*",
             "*Captured traces call*",
             "*after*",
+            "*test_a_provider_shut_down*.py:8: TraceStoreWarning: pytest-tracestore: the "
+            "TracerProvider opentelemetry.sdk.trace.TracerProvider at 0x* was shut down while tests run*",
         ]
     )
 

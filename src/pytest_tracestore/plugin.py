@@ -526,7 +526,8 @@ class TraceStorePlugin:
                 "run; its other span processors are closed, but its spans are still "
                 "recorded until the run ends",
                 TraceStoreWarning,
-                stacklevel=4,
+                # Past the SDK's provider and its multi-processor: the caller.
+                stacklevel=5,
             )
 
     @pytest.hookimpl(hookwrapper=True)
