@@ -98,6 +98,8 @@ class RunFiles:
         self.notes: list[str] = []
         self._lock: Optional[RunLock] = None
         self._previous: Optional[Path] = None
+        # Set by keep_previous(): this run writes the artifact itself (no xdist).
+        self._writes = False
         self._had_previous = False
 
     @property
@@ -134,6 +136,7 @@ class RunFiles:
 
     def keep_previous(self) -> None:
         """Move the previous run's file aside, until :meth:`test_started` or :meth:`finish`."""
+        self._writes = True
         if self.artifact.is_file():
             self._had_previous = True
             self._previous = _beside(self.artifact, f"previous-{self.pid}")
@@ -154,7 +157,7 @@ class RunFiles:
         try:
             if previous is not None:
                 os.replace(previous, self.artifact)
-            elif not tests_ran and not self._had_previous and _empty(self.artifact):
+            elif not tests_ran and self._writes and not self._had_previous and _empty(self.artifact):
                 # Nothing was there and nothing was recorded: leave nothing.
                 os.unlink(self.artifact)
         except OSError:
