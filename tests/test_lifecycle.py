@@ -151,7 +151,9 @@ def test_a_killed_xdist_controllers_spans_are_salvaged_by_the_next_run(pytester)
     result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", "test_other.py")
     result.assert_outcomes(passed=1)
     salvaged = pytester.path / f"run.salvaged-{proc.pid}.jsonl"
-    result.stdout.fnmatch_lines([f"tracestore: salvaged 6 spans of an earlier run killed before its merge -> {salvaged}"])
+    result.stdout.fnmatch_lines(
+        [f"tracestore: salvaged 6 spans of an earlier run killed before its merge -> {salvaged}"]
+    )
     result.stdout.fnmatch_lines(["*TraceStoreWarning*ended before merging its xdist workers' files*"])
     assert sorted(names(salvaged)) == sorted(f"t{n}.s{i}" for n in range(2) for i in range(3))
     assert not [p for p in pytester.path.iterdir() if ".xdist-" in p.name]
@@ -251,7 +253,9 @@ def test_a_symlinked_path_writes_the_file_it_names_and_stays_a_link(pytester, xd
     assert len(names(target)) == 3
     if xdist_args:  # the merge's file; a trim's is the processor's
         assert stat.S_IMODE(target.stat().st_mode) == expected_mode()
-    result.stdout.fnmatch_lines([f"*spans -> {target} (max 3)*", f"tracestore: 4 spans recorded, *; 3 in {target}"])
+    result.stdout.fnmatch_lines(
+        [f"*spans -> {target} (max 3)*", f"tracestore: 4 spans recorded, *; 3 in {target}"]
+    )
 
 
 @pytest.mark.parametrize("source", ["flag", "ini"])

@@ -1,6 +1,8 @@
 """The pytest plugin: options, the TracerProvider set-up, fixtures and reporting.
 
-This is the only module that imports pytest.  ``pytest_configure`` builds one
+This module holds the plugin's pytest hooks (``controller`` the pytest-xdist
+controller's); ``options`` reads and checks the settings, ``runfiles`` keeps
+the run's files beside its artifact.  ``pytest_configure`` builds one
 :class:`TraceStorePlugin` and registers it; every other hook is a method on it.
 """
 
