@@ -19,7 +19,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from .base import TraceStoreWarning
-from .plugin import XDIST_FOLDER, XDIST_REPORT, _new_processor
+from .runfiles import XDIST_FOLDER, XDIST_REPORT, new_processor
 
 if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor, RecordTransform
@@ -55,12 +55,13 @@ class XdistController:
 
     def merge(
         self, own: Optional[FileBasedSpanProcessor], artifact: Path, max_spans: int
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         """Merge the controller's and every worker's spans into ``artifact``, newest ``max_spans``.
 
         ``own`` is the controller's processor, ``None`` if no span ended in
-        the controller.  Returns ``(recorded, kept)``: how many spans the run
-        recorded, and how many the artifact holds after the FIFO cap.  The
+        the controller.  Returns ``(recorded, kept, unwritten)``: how many
+        spans the run recorded, how many the artifact holds after the FIFO
+        cap, and how many no process could write to its file.  The
         worker files are removed.  Lines are merged as the processes wrote
         them, already in the run's format and redacted.
         """
@@ -68,11 +69,15 @@ class XdistController:
         from .merge import TimedLines, timed_lines, timed_text, write_newest
 
         found = TimedLines()
-        recorded = 0
+        recorded = unwritten = 0
         if own is not None:
             raw = self._file_lines(own.path, "the controller's file")
             found.extend(timed_lines(str(own.path), raw or []))
             recorded = own.store.added
+            unwritten = int(getattr(own, "spans_unwritten", 0))
+        for report in self.reports.values():
+            if report is not None:
+                unwritten += int(report.get("unwritten", 0))
         for workerid, report in sorted(self.reports.items()):
             if report is None:
                 file = self.folder / f"{workerid}.jsonl"
@@ -102,8 +107,12 @@ class XdistController:
                 recorded += int(report["recorded"])
             found.extend(lines)
         kept = write_newest(artifact, found, max_spans)
+        self.discard()
+        return recorded, kept, unwritten
+
+    def discard(self) -> None:
+        """Remove the workers' folder: merged, or a run that started no test."""
         shutil.rmtree(self.folder, ignore_errors=True)
-        return recorded, kept
 
     @staticmethod
     def _file_lines(file: Path, what: str) -> Optional[list[bytes]]:
@@ -157,7 +166,7 @@ class DeferredProcessor(SpanProcessor):
         if built is None:
             with self._lock:
                 if self.built is None:
-                    made = _new_processor(
+                    made = new_processor(
                         self.path, self.max_spans, self.format, self.redaction, self.batch_size
                     )
                     made.transform = self._transform

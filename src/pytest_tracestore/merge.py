@@ -151,15 +151,24 @@ def write_newest(
     They are ordered by end time; lines that ended in the same nanosecond keep
     the order they were given in.  The file is replaced atomically (a
     temporary file and ``os.replace``), so a reader never sees half a merge.
-    Returns how many lines were written.
+    A symlink at ``path`` stays one: the file it names is replaced.  Anything
+    else there that is not a regular file (a folder, a device, a FIFO) is a
+    ``ValueError``.  The new file gets the mode the user's umask gives (never
+    writable by all).  Returns how many lines were written.
     """
     check_limit("max_spans", max_spans)
+    from .runfiles import file_mode
+
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    if target.exists() and not target.is_file():
+        raise ValueError(f"invalid path {str(path)!r}: not a regular file")
     # Positions sorted by end time (a stable sort): no pair per line.
     order = sorted(range(len(timed.ends)), key=timed.ends.__getitem__)[-max_spans:]
     data = b"\n".join(map(timed.lines.__getitem__, order))
-    target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as out:
             if order:
                 out.write(data + b"\n")

@@ -1,6 +1,8 @@
 """The pytest plugin: options, the TracerProvider set-up, fixtures and reporting.
 
-This is the only module that imports pytest.  ``pytest_configure`` builds one
+This module holds the plugin's pytest hooks (``controller`` the pytest-xdist
+controller's); ``options`` reads and checks the settings, ``runfiles`` keeps
+the run's files beside its artifact.  ``pytest_configure`` builds one
 :class:`TraceStorePlugin` and registers it; every other hook is a method on it.
 """
 
@@ -10,17 +12,31 @@ import hashlib
 import os
 import re
 import shutil
+import signal
+import tempfile
+import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Optional, cast
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Union, cast
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from . import hooks
 from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning
-from .redact import RedactionPolicy, policy_from_lines
+from .options import (
+    DEFAULT_MAX_SPANS,
+    ReportSettings,
+    read_count,
+    read_format,
+    read_path,
+    read_report_settings,
+)
+from .redact import RedactionPolicy
+from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, file_mode, new_processor
 
 # The recording code (processor, store, converter, records) loads when a
 # processor is made: a pytest-xdist controller, which runs no tests, seldom
@@ -35,21 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TraceStorePlugin"]
 
-DEFAULT_MAX_SPANS = 1000
-_DEFAULT_FILE = "spans.jsonl"
-
-# Keys of the pytest-xdist hand-over: the controller tells each worker where
-# to write (workerinput); each worker reports its spans back (workeroutput).
-XDIST_FOLDER = "tracestore_folder"
-XDIST_REPORT = "tracestore"
-
-REPORT_MODES = ("failed", "all", "none")
-# The spellings pytest accepts for its own boolean ini keys.  Parsed here so a
-# bad value is a usage error that names the key.
-_TRUTH = {
-    **dict.fromkeys(("true", "yes", "y", "on", "1", "t"), True),
-    **dict.fromkeys(("false", "no", "n", "off", "0", "f", ""), False),
-}
 # A report section longer than this is cut, with a note of what was left out.
 SECTION_MAX_LINES = 80
 
@@ -177,146 +178,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _setting(config: pytest.Config, name: str) -> tuple[Optional[str], str]:
-    """Return ``(value, where)``: the flag wins over the ini key; ``where`` names the source."""
-    value = config.getoption(name)
-    if value is not None:
-        return str(value), "--" + name.replace("_", "-")
-    ini = config.getini(name)
-    return (str(ini) if ini not in (None, "") else None), f"{name} (ini)"
-
-
-def _read_count(config: pytest.Config, name: str, default: int, unit: str) -> int:
-    """A whole number >= 1 from a flag or ini key; anything else is a usage error."""
-    value, where = _setting(config, name)
-    if value is None:
-        return default
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise pytest.UsageError(
-            f"{where}: expected a whole number of {unit}, got {value!r}"
-        ) from None
-    if number < 1:
-        raise pytest.UsageError(f"{where}: must be at least 1, got {number}")
-    return number
-
-
-def _read_format(config: pytest.Config) -> str:
-    value, where = _setting(config, "trace_store_format")
-    if value is None:
-        return FORMATS[0]
-    name = value.strip().lower()
-    if name not in FORMATS:
-        raise pytest.UsageError(
-            f"{where}: expected one of {', '.join(FORMATS)}, got {value!r}"
-        )
-    return name
-
-
-def _default_path(config: pytest.Config) -> Path:
-    cache = getattr(config, "cache", None)
-    if cache is not None:
-        return cache.mkdir("tracestore") / _DEFAULT_FILE
-    # The cache provider is disabled: use the same place it would have used.
-    return config.rootpath / ".pytest_cache" / "d" / "tracestore" / _DEFAULT_FILE
-
-
-def _resolve(config: pytest.Config, value: str, where: str) -> Path:
-    """A path from a flag (relative to the current folder) or an ini key (to the ini file's)."""
-    if where.startswith("--"):
-        base = config.invocation_params.dir
-    else:
-        base = config.inipath.parent if config.inipath else config.rootpath
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else Path(base) / path
-
-
-def _read_path(config: pytest.Config) -> tuple[Path, str]:
-    value, where = _setting(config, "trace_store_path")
-    if value is None:
-        return _default_path(config), "default"
-    path = _resolve(config, value, where)
-    if path.is_dir():
-        raise pytest.UsageError(f"{where}: {path} is a folder; give a file path")
-    return path, where
-
-
-class ReportSettings:
-    """What the plugin does around failing tests, read from options and ini keys.
-
-    ``redaction`` is the policy the ``trace_store_redact`` ini key asks for.
-    """
-
-    # A plain class: building a dataclass costs every test process more at
-    # start-up than the rest of this module.
-    __slots__ = ("fail_on_error", "failed_dir", "redaction", "report")
-
-    def __init__(
-        self,
-        report: str = "failed",
-        fail_on_error: bool = False,
-        failed_dir: Path | None = None,
-        redaction: RedactionPolicy | None = None,
-    ) -> None:
-        self.report = report
-        self.fail_on_error = fail_on_error
-        self.failed_dir = failed_dir
-        self.redaction = redaction
-
-
-def _read_report_settings(config: pytest.Config) -> ReportSettings:
-    value, where = _setting(config, "trace_store_report")
-    report = "failed" if value is None else value.strip().lower()
-    if report not in REPORT_MODES:
-        raise pytest.UsageError(
-            f"{where}: expected one of {', '.join(REPORT_MODES)}, got {value!r}"
-        )
-    fail_on_error = bool(config.getoption("trace_store_fail_on_error"))
-    if not fail_on_error:
-        text = str(config.getini("trace_store_fail_on_error")).strip().lower()
-        if text not in _TRUTH:
-            raise pytest.UsageError(
-                f"trace_store_fail_on_error (ini): expected true or false, got {text!r}"
-            )
-        fail_on_error = _TRUTH[text]
-    failed_dir = None
-    value, where = _setting(config, "trace_store_failed_dir")
-    if value is not None:
-        failed_dir = _resolve(config, value, where)
-        if failed_dir.exists() and not failed_dir.is_dir():
-            raise pytest.UsageError(f"{where}: {failed_dir} is a file; give a folder")
-    try:
-        redaction = policy_from_lines(config.getini("trace_store_redact"))
-    except ValueError as exc:
-        raise pytest.UsageError(f"trace_store_redact (ini): {exc}") from None
-    return ReportSettings(report, fail_on_error, failed_dir, redaction)
-
-
 def safe_file_name(nodeid: str) -> str:
     """A file name for a test's node id: safe on every file system, unique per id."""
     digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("._")[:120]
     return f"{stem}-{digest}.jsonl"
-
-
-def _new_processor(
-    path: Path,
-    max_spans: int,
-    file_format: str,
-    redaction: Optional[RedactionPolicy],
-    batch_size: int,
-) -> FileBasedSpanProcessor:
-    from .processor import FileBasedSpanProcessor
-
-    return FileBasedSpanProcessor(
-        path,
-        max_spans=max_spans,
-        max_bytes=DEFAULT_MAX_BYTES,
-        format=file_format,
-        redaction=redaction,
-        batch_size=batch_size,
-    )
 
 
 def _make_processor(
@@ -334,7 +200,7 @@ def _make_processor(
             f"{where}: cannot create the folder {path.parent}: {exc.strerror or exc}"
         ) from None
     try:
-        return _new_processor(path, max_spans, file_format, redaction, batch_size)
+        return new_processor(path, max_spans, file_format, redaction, batch_size)
     except OSError as exc:
         raise pytest.UsageError(
             f"{where}: cannot write {path}: {exc.strerror or exc}"
@@ -356,8 +222,53 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     )
 
 
-def _worker_folder(path: Path) -> Path:
-    return path.parent / f".{path.name}.xdist"
+def _worker_processor(
+    config: pytest.Config, path: Path, where: str, *settings: Any
+) -> tuple[FileBasedSpanProcessor, Optional[Path]]:
+    """A worker's processor, and the scratch folder it writes in if it made one."""
+    workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
+    workerid = str(workerinput["workerid"])
+    folder = workerinput.get(XDIST_FOLDER)
+    if not folder:
+        # Without a folder from the controller, stay apart from the other workers.
+        own = path.with_name(f"{path.stem}.{workerid}{path.suffix}")
+        return _make_processor(own, where, *settings), None
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return new_processor(Path(folder) / f"{workerid}.jsonl", *settings), None
+    except OSError:
+        # A worker on another host may not reach the controller's folder: its
+        # spans travel back over xdist's own channel all the same.
+        scratch = Path(tempfile.mkdtemp(prefix="tracestore-"))
+        return _make_processor(scratch / f"{workerid}.jsonl", where, *settings), scratch
+
+
+def _run_processor(
+    config: pytest.Config, files: RunFiles, where: str, *settings: Any
+) -> tuple[FileBasedSpanProcessor, Optional[XdistController]]:
+    """The processor of a run that owns its artifact: its own, or an xdist controller's."""
+    if not _is_xdist_controller(config):
+        try:
+            files.keep_previous()
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"{where}: cannot write {files.artifact}: {exc.strerror or exc}"
+            ) from None
+        return _make_processor(files.artifact, where, *settings), None
+    from .controller import DeferredProcessor, XdistController
+
+    # The controller runs no tests, but its own spans (a conftest's, say)
+    # are kept like a worker's and merged with theirs at the end.  The
+    # artifact is left alone until then.
+    folder = files.worker_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"{where}: cannot create the folder {folder}: {exc.strerror or exc}"
+        ) from None
+    deferred = DeferredProcessor(folder / "controller.jsonl", *settings)
+    return cast("FileBasedSpanProcessor", deferred), XdistController(folder)
 
 
 @pytest.hookimpl(trylast=True)
@@ -367,51 +278,109 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
     if config.getoption("help", False) or config.getoption("version", False):
         return
-    max_spans = _read_count(config, "trace_store_max_spans", DEFAULT_MAX_SPANS, "spans")
-    batch_size = _read_count(config, "trace_store_batch_size", DEFAULT_BATCH_SIZE, "spans")
-    file_format = _read_format(config)
-    path, where = _read_path(config)
-    settings = _read_report_settings(config)
-    redaction = settings.redaction
+    max_spans = read_count(config, "trace_store_max_spans", DEFAULT_MAX_SPANS, "spans")
+    batch_size = read_count(config, "trace_store_batch_size", DEFAULT_BATCH_SIZE, "spans")
+    file_format = read_format(config)
+    worker = _is_xdist_worker(config)
+    # A worker writes where its controller, which checked the path, tells it.
+    path, where = read_path(config, check=not worker)
+    settings = read_report_settings(config)
+    recording = (max_spans, file_format, settings.redaction, batch_size)
     controller: Optional[XdistController] = None
-    if _is_xdist_worker(config):
-        workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
-        workerid = str(workerinput["workerid"])
-        folder = workerinput.get(XDIST_FOLDER)
-        # Without a folder from the controller, stay apart from the other workers.
-        own = Path(folder) / f"{workerid}.jsonl" if folder else path.with_name(
-            f"{path.stem}.{workerid}{path.suffix}"
-        )
-        processor = _make_processor(own, where, max_spans, file_format, redaction, batch_size)
-    elif _is_xdist_controller(config):
-        from .controller import DeferredProcessor, XdistController
-
-        # The controller runs no tests, but its own spans (a conftest's, say)
-        # are kept like a worker's and merged with theirs at the end.
-        folder = _worker_folder(path)
+    files: Optional[RunFiles] = None
+    scratch: Optional[Path] = None
+    if worker:
+        processor, scratch = _worker_processor(config, path, where, *recording)
+    else:
+        files = RunFiles(path)
         try:
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")  # the artifact starts empty, as without xdist
+            files.claim()
         except OSError as exc:
             raise pytest.UsageError(
-                f"{where}: cannot write {path}: {exc.strerror or exc}"
+                f"{where}: cannot lock {path}: {exc.strerror or exc}"
             ) from None
-        processor = cast(
-            "FileBasedSpanProcessor",
-            DeferredProcessor(
-                folder / "controller.jsonl", max_spans, file_format, redaction, batch_size
-            ),
-        )
-        controller = XdistController(folder)
-    else:
-        processor = _make_processor(path, where, max_spans, file_format, redaction, batch_size)
-    plugin = TraceStorePlugin(config, processor, settings, artifact=path, xdist=controller)
+        try:
+            processor, controller = _run_processor(config, files, where, *recording)
+        except BaseException:
+            files.finish(tests_ran=False)
+            raise
+    plugin = TraceStorePlugin(
+        config, processor, settings, xdist=controller, files=files, scratch=scratch
+    )
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
     if controller is not None:
         config.pluginmanager.register(controller, "tracestore-xdist")
     plugin.announce()
+
+
+class _TermSignal:
+    """SIGTERM ends the run as Ctrl-C does, so the artifact is trimmed and merged.
+
+    Installed for the run's life, in the main thread only (where Python runs
+    signal handlers); a handler installed before is called instead, and put
+    back at the end.  A second SIGTERM acts as it would have without us.
+    """
+
+    def __init__(self) -> None:
+        self._previous: Union[Callable[[int, Optional[FrameType]], Any], int, None] = None
+        self._installed = False
+
+    def install(self) -> None:
+        term = getattr(signal, "SIGTERM", None)
+        if term is None or threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(term)
+        # Ignored, or set outside Python: whoever did so meant it.
+        if previous is None or previous == signal.SIG_IGN:
+            return
+        self._previous = previous
+        signal.signal(term, self._handle)
+        self._installed = True
+
+    def restore(self) -> None:
+        if not self._installed:
+            return
+        self._installed = False
+        if signal.getsignal(signal.SIGTERM) == self._handle:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        previous = self._previous
+        self.restore()
+        if callable(previous):
+            previous(signum, frame)
+            return
+        pytest.exit("pytest-tracestore: received SIGTERM", returncode=pytest.ExitCode.INTERRUPTED)
+
+
+class _Forwarder(SpanProcessor):
+    """What the plugin adds to a provider: hands each span to the run's processor.
+
+    A provider shut down mid-run (a FastAPI lifespan, a fixture's teardown)
+    shuts its processors down; this one tells the plugin and goes on
+    forwarding, since an SDK provider still ends spans after its shutdown,
+    and the run's processor closes when the run ends.
+    """
+
+    def __init__(self, target: FileBasedSpanProcessor, on_shutdown: Callable[[], None]) -> None:
+        # The target's own method, as an attribute: the provider calls it
+        # directly, at no cost per span.
+        self.on_end = target.on_end  # type: ignore[method-assign]
+        self._target = target
+        self._on_shutdown = on_shutdown
+
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        """Nothing to do: spans are recorded when they end."""
+
+    def on_end(self, span: ReadableSpan) -> None:  # replaced in __init__
+        self._target.on_end(span)
+
+    def shutdown(self) -> None:
+        self._on_shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._target.force_flush(timeout_millis)
 
 
 class _TestRun:
@@ -444,27 +413,39 @@ class TraceStorePlugin:
         processor: FileBasedSpanProcessor,
         settings: Optional[ReportSettings] = None,
         *,
-        artifact: Optional[Path] = None,
         xdist: Optional[XdistController] = None,
+        files: Optional[RunFiles] = None,
+        scratch: Optional[Path] = None,
     ) -> None:
         self.config = config
         self.processor = processor
         self.settings = settings if settings is not None else ReportSettings()
+        #: The run's files beside its artifact; ``None`` in an xdist worker.
+        self.files = files
         #: The run's artifact; under xdist the processor writes elsewhere.
-        self.artifact = artifact if artifact is not None else processor.path
+        self.artifact = files.artifact if files is not None else processor.path
         self.xdist = xdist
         self.is_worker = _is_xdist_worker(config)
-        self._merged: Optional[tuple[int, int]] = None
+        # (recorded, kept, could not be written), once the xdist merge is done.
+        self._merged: Optional[tuple[int, int, int]] = None
         self._receiver: Optional[OTLPReceiver] = None
         self._closed = False
+        self._scratch = scratch
         self.provider: Optional[TracerProvider] = None
         self._warned_failed_dir = False
+        self._warned_shutdown = False
         self._announced = False
         self._running: Optional[_TestRun] = None
+        #: Whether any test has started: a run that starts none leaves the artifact alone.
+        self.tests_ran = False
+        # While tests run: a provider shut down then still has tests to record.
+        self._testing = False
+        self._term = _TermSignal()
         # The same block every time: the per-test hooks skip a call to get it.
         self._quiet = processor.quiet()
         self._refresh_transform()
         self.provider_mode = self._attach(processor)
+        self._term.install()
 
     def announce(self) -> None:
         """Call ``pytest_tracestore_configure`` with the provider and the processor.
@@ -514,14 +495,15 @@ class TraceStorePlugin:
             self.announce()
 
     def _attach(self, processor: FileBasedSpanProcessor) -> str:
+        forwarder = _Forwarder(processor, self._provider_shut_down)
         current = trace.get_tracer_provider()
         if isinstance(current, TracerProvider):
-            current.add_span_processor(processor)
+            current.add_span_processor(forwarder)
             self.provider = current
             return "existing"
         if isinstance(current, trace.ProxyTracerProvider):
             provider = TracerProvider()
-            provider.add_span_processor(processor)
+            provider.add_span_processor(forwarder)
             trace.set_tracer_provider(provider)
             if trace.get_tracer_provider() is provider:
                 self.provider = provider
@@ -530,6 +512,51 @@ class TraceStorePlugin:
         # Some other provider (say a no-op one) is global; we cannot hook into
         # it, but apps that build their own provider can add our processor.
         return f"unsupported:{type(current).__module__}.{type(current).__qualname__}"
+
+    def _provider_shut_down(self) -> None:
+        """The provider was shut down: warn if tests still run; recording goes on regardless."""
+        if self._closed or not self._testing or self._warned_shutdown:
+            return
+        self._warned_shutdown = True
+        provider = self.provider
+        name = f"{type(provider).__module__}.{type(provider).__qualname__} at {id(provider):#x}"
+        # In the application's code: a filter set to "error" must not raise there.
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", TraceStoreWarning)
+            warnings.warn(
+                f"pytest-tracestore: the TracerProvider {name} was shut down while tests "
+                "run; its other span processors are closed, but its spans are still "
+                "recorded until the run ends",
+                TraceStoreWarning,
+                # Past the SDK's provider and its multi-processor: the caller.
+                stacklevel=5,
+            )
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, None, None]:
+        self._testing = True
+        try:
+            yield
+        finally:
+            self._testing = False
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        # In the xdist controller too: it hears of every test a worker starts.
+        if not self.tests_ran:
+            self.tests_ran = True
+            if self.files is not None:
+                self.files.test_started()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        # Inside pytest's own warning capture, so they reach the summary.
+        if self.files is None:
+            return
+        notes, self.files.notes = self.files.notes, []
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", TraceStoreWarning)
+            for note in notes:
+                warnings.warn(note, TraceStoreWarning, stacklevel=1)
 
     # -- reporting ------------------------------------------------------
 
@@ -540,6 +567,8 @@ class TraceStorePlugin:
         where = f"spans -> {self.artifact} (max {self.processor.max_spans}{fmt})"
         if self.xdist is not None:
             where += ", merged from the xdist workers at the end"
+        if self.files is not None and self.files.taken:
+            where += f"; {self.files.requested} is in use by another run"
         if self.provider_mode == "existing":
             how = "added to the TracerProvider already set"
         elif self.provider_mode == "installed":
@@ -549,18 +578,34 @@ class TraceStorePlugin:
                 f"global provider {self.provider_mode.split(':', 1)[1]} is not an SDK "
                 "TracerProvider: add the trace_store_processor fixture's processor to yours"
             )
-        return [f"tracestore: {how}; {where}"]
+        lines = [f"tracestore: {how}; {where}"]
+        for count, file in self.files.salvaged if self.files is not None else ():
+            lines.append(
+                f"tracestore: salvaged {count} spans of an earlier run killed before its "
+                f"merge -> {file}"
+            )
+        return lines
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.is_worker:
             return
+        if not self.tests_ran:
+            terminalreporter.write_line(f"tracestore: no test ran; {self.artifact} left as it was")
+            return
         if self._merged is not None:
-            total, kept = self._merged
+            total, kept, unwritten = self._merged
         else:
             total, kept = self.processor.store.added, self.processor.spans_in_file
-        dropped = f", the oldest {total - kept} dropped by the FIFO cap" if total > kept else ""
+            unwritten = int(getattr(self.processor, "spans_unwritten", 0))
+        losses = []
+        dropped = total - kept - unwritten
+        if dropped > 0:
+            losses.append(f"the oldest {dropped} dropped by the FIFO cap")
+        if unwritten > 0:
+            losses.append(f"{unwritten} could not be written")
+        told = "".join(f", {loss}" for loss in losses)
         terminalreporter.write_line(
-            f"tracestore: {total} spans recorded{dropped}; {kept} in {self.artifact}"
+            f"tracestore: {total} spans recorded{told}; {kept} in {self.artifact}"
         )
 
     # -- per-test capture -----------------------------------------------
@@ -709,7 +754,11 @@ class TraceStorePlugin:
         redaction = self.processor.redaction
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as out:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+            fd = os.open(path, flags, file_mode())
+            with open(fd, "wb") as out:
+                if hasattr(os, "fchmod"):  # a file from an earlier run keeps its mode otherwise
+                    os.fchmod(fd, file_mode())
                 out.writelines(encode_line(record_line(record, redaction)) for record in view)
         except OSError as exc:
             if not self._warned_failed_dir:
@@ -754,35 +803,47 @@ class TraceStorePlugin:
             # With each line's size, the controller cuts the lines apart
             # without looking for newlines.
             "sizes": None if sizes is None else " ".join(map(str, sizes)),
+            "unwritten": int(getattr(self.processor, "spans_unwritten", 0)),
         }
+        if spans is not None and self._scratch is not None:
+            # A folder of this worker's own, which no controller removes.
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
+        self._term.restore()
 
     def close(self) -> None:
         """Flush the provider (bounded), trim and close the artifact, merge xdist workers.
 
-        Runs once.  The processor may be closed already (an app or conftest
-        that shuts its provider down at the end shuts ours down with it); the
-        rest must happen all the same.
+        Runs once.  A run that started no test puts the previous run's file
+        back, and leaves it alone under xdist.  The lock on the artifact is
+        released last, whatever happened before.
         """
         if self._closed:
             return
         self._closed = True
-        if self._receiver is not None:
-            # Before the processor closes: a request being handled now still
-            # lands in the file.
-            self._receiver.stop()
-        with self.processor.quiet():
-            if self.provider is not None:
-                self.provider.force_flush(timeout_millis=5000)
-            self.processor.shutdown()
-        if self.xdist is not None:
-            from .controller import made
+        try:
+            if self._receiver is not None:
+                # Before the processor closes: a request being handled now still
+                # lands in the file.
+                self._receiver.stop()
+            with self.processor.quiet():
+                if self.provider is not None:
+                    self.provider.force_flush(timeout_millis=5000)
+                self.processor.shutdown()
+            if self.xdist is not None:
+                from .controller import made
 
-            self._merged = self.xdist.merge(
-                made(self.processor), self.artifact, self.processor.max_spans
-            )
+                if self.tests_ran:
+                    self._merged = self.xdist.merge(
+                        made(self.processor), self.artifact, self.processor.max_spans
+                    )
+                else:
+                    self.xdist.discard()
+        finally:
+            if self.files is not None:
+                self.files.finish(self.tests_ran)
 
 
 def _chain(impls: list[Any]) -> RecordTransform:
