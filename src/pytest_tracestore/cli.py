@@ -25,6 +25,7 @@ import sys
 import warnings
 from collections import Counter
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import (
     IO,
     Any,
@@ -541,11 +542,8 @@ def _parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _parse_moment(text: str, latest_ns: int) -> float:
-    """Epoch seconds from an ISO 8601 time, epoch seconds, or a duration back from ``latest_ns``."""
-    match = _DURATION.match(text)
-    if match and match.group(2):  # a unit: a duration; a bare number is epoch seconds
-        return latest_ns / 1e9 - _parse_duration(text)
+def _parse_moment(text: str) -> float:
+    """Epoch seconds from an ISO 8601 time or epoch seconds (see :func:`_back_from`)."""
     try:
         return float(text)
     except ValueError:
@@ -611,47 +609,68 @@ def _regex(text: str) -> "re.Pattern[str]":
 def _relative(text: Optional[str]) -> bool:
     """Whether a --since/--until value counts back from the file's last span."""
     match = _DURATION.match(text) if text is not None else None
-    return bool(match and match.group(2))
+    return bool(match and match.group(2))  # a unit: a duration; a bare number is epoch seconds
+
+
+_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _back_from(latest_ns: int, text: str) -> int:
+    """The nanosecond ``text`` (a duration such as ``5m``) before ``latest_ns``, exactly.
+
+    Integer arithmetic: a span from a buggy exporter may end beyond what a
+    float holds to the nanosecond.
+    """
+    match = _DURATION.match(text)
+    assert match is not None
+    amount = Fraction(match.group(1)) * _UNIT_NS[match.group(2)]
+    return latest_ns - int(amount)
 
 
 def _latest_end(source: _Source) -> int:
     return max((r.end_time for r in source.records()), default=0)
 
 
-def _build_query(args: argparse.Namespace, latest: int) -> Query:
-    """The :class:`Query` of the ``query`` command's filters (all but --trace-id and --attr)."""
+def _build_query(args: argparse.Namespace) -> Query:
+    """The :class:`Query` of the ``query`` command's filters.
+
+    All but --trace-id, --attr and a --since/--until counted back from the
+    last span: :func:`_span_filter` applies those.
+    """
     try:
         return Query(
             name=args.name_regex if args.name_regex is not None else args.name,
             status=args.status,
             error_type=args.error_type,
             kind=args.kind,
-            since=None if args.since is None else _parse_moment(args.since, latest),
-            until=None if args.until is None else _parse_moment(args.until, latest),
+            since=None if args.since is None or _relative(args.since) else _parse_moment(args.since),
+            until=None if args.until is None or _relative(args.until) else _parse_moment(args.until),
             min_duration=args.min_duration,
             max_duration=args.max_duration,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    except OverflowError:  # only a corrupt last span is that far out
-        raise UsageError(
-            f"cannot count --since/--until back from the file's last span: "
-            f"its end time {latest}ns is out of range"
-        ) from None
 
 
 def _span_filter(
-    args: argparse.Namespace, query: Query, trace: Optional[_PrefixMatch]
+    args: argparse.Namespace, query: Query, trace: Optional[_PrefixMatch], latest: int
 ) -> Callable[[SpanRecord], bool]:
     """Whether one span passes every filter of the ``query`` command.
 
     Every filter looks at one span alone, so the file is read as a stream.
+    ``latest`` is the end of the file's last span, for a relative time.
     """
     missing = object()
     attrs: List[Tuple[str, List[Any]]] = args.attr or []
+    since = _back_from(latest, args.since) if _relative(args.since) else None
+    until = _back_from(latest, args.until) if _relative(args.until) else None
 
     def accept(record: SpanRecord) -> bool:
         if trace is not None and not trace(record.trace_id):
+            return False
+        if since is not None and record.end_time < since:
+            return False
+        if until is not None and record.start_time > until:
             return False
         if not query.matches(record):
             return False
@@ -669,7 +688,7 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     # A time counted back from the file's last span needs that span first:
     # the one case that reads the file twice.
     latest = _latest_end(source) if _relative(args.since) or _relative(args.until) else 0
-    accept = _span_filter(args, _build_query(args, latest), trace)
+    accept = _span_filter(args, _build_query(args), trace, latest)
     # Matches in start order; with --limit only the first ones are held.
     found: Earliest[SpanRecord] = Earliest(args.limit)
     for record in source.records():
@@ -783,6 +802,39 @@ def _output(path: str, out: IO[str]) -> Iterator[Callable[[bytes], Any]]:
         yield lambda data: out.write(data.decode("utf-8"))
 
 
+def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .shards import merge_records, sniff_format
+
+    sources = [_Source(path, err) for path in args.files]
+    form = args.format
+    if form is None:
+        found = (_sniff(s.path, sniff_format) for s in sources)
+        form = next((f for f in found if f is not None), "jsonl")
+    try:
+        result = merge_records(
+            (s.records() for s in sources), args.output, form, max_spans=args.max_spans
+        )
+    except OSError as exc:
+        where = exc.filename or args.output
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
+    notes = [f"{result.duplicates} duplicate{'s' * (result.duplicates != 1)} removed"]
+    if result.dropped:
+        notes.append(f"{result.dropped} oldest dropped by --max-spans")
+    total = sum(s.count for s in sources)
+    err.write(
+        f"{PROG}: merged {total} spans from {len(sources)} file{'s' * (len(sources) != 1)} "
+        f"into {args.output} ({form}): {result.written} written, {', '.join(notes)}\n"
+    )
+    return 0
+
+
+def _sniff(path: str, sniff: Callable[[str], Optional[str]]) -> Optional[str]:
+    try:
+        return sniff(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 # -- the parser -----------------------------------------------------------
 
 
@@ -872,6 +924,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="otlp: OTLP JSON Lines (Jaeger UI upload, otel-tui, the Collector's otlpjsonfile "
         "receiver); jaeger: Jaeger /api/traces JSON; jsonl: our own format (default: otlp)",
     )
+
+    p = sub.add_parser(
+        "merge",
+        help="combine the trace files of several CI jobs into one, in end-time order",
+        description="Combine trace files (either format, mixed) into one, in end-time order; "
+        "spans with the same trace id and span id are kept once.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="trace files to combine")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the merged file")
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "otlp"),
+        help="jsonl: our own format; otlp: OTLP JSON Lines (default: the first input's)",
+    )
+    p.add_argument(
+        "--max-spans", type=_positive, metavar="N", help="keep only the newest N spans"
+    )
+    p.set_defaults(func=cmd_merge)
     return parser
 
 

@@ -68,10 +68,11 @@ class TraceWindow:
     oldest first (by their first span in the window): a trace pushed out may
     come back with later spans, as a new group.  ``keep`` marks traces that
     are never pushed out (``failures`` keeps the traces it will show).
+    ``limit`` defaults to :data:`DEFAULT_WINDOW`.
     """
 
-    def __init__(self, limit: int = DEFAULT_WINDOW) -> None:
-        self.limit = limit
+    def __init__(self, limit: Optional[int] = None) -> None:
+        self.limit = DEFAULT_WINDOW if limit is None else limit
         self._open: Dict[str, List[SpanRecord]] = {}
         self._held = 0
         self.kept: Dict[str, List[SpanRecord]] = {}
@@ -118,14 +119,14 @@ class Progress:
     EVERY = 4096
 
     def __init__(
-        self, stream: IO[str], what: str, clock: Callable[[], float] = time.monotonic
+        self, stream: IO[str], what: str, clock: Optional[Callable[[], float]] = None
     ) -> None:
         isatty = getattr(stream, "isatty", None)
         self.enabled = bool(isatty and isatty())
         self._stream = stream
         self._what = what
-        self._clock = clock
-        self._start = clock()
+        self._clock = clock or time.monotonic
+        self._start = self._clock()
         self._shown = False
         self._next_show = self._start + 1.0
 
