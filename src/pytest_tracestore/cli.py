@@ -815,7 +815,10 @@ def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             (s.records() for s in sources), args.output, form, max_spans=args.max_spans
         )
     except OSError as exc:
-        where = exc.filename or args.output
+        # The output's own temporary file counts as the output; a sorted run's does not.
+        where = str(exc.filename or args.output)
+        if os.path.dirname(os.path.abspath(where)) == os.path.dirname(os.path.abspath(args.output)):
+            where = args.output
         raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
     notes = [f"{result.duplicates} duplicate{'s' * (result.duplicates != 1)} removed"]
     if result.dropped:

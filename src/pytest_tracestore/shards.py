@@ -131,9 +131,12 @@ class _Runs:
             os.close(fd)
             self._files.append(path)
             mode = "wb"
-        with open(path, mode) as handle:
-            for end, seq, key, line in self._buffer:
-                handle.write(b"%d %d %x %s\n" % (end, seq, key, line))
+        try:
+            with open(path, mode) as handle:
+                for end, seq, key, line in self._buffer:
+                    handle.write(b"%d %d %x %s\n" % (end, seq, key, line))
+        except OSError as exc:  # a full temporary folder: say which file
+            raise OSError(exc.errno, exc.strerror, path) from None
         self._last_end = self._buffer[-1][0]
         self._buffer = []
         self._held = 0
