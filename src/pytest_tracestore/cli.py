@@ -612,7 +612,15 @@ def _relative(text: Optional[str]) -> bool:
     return bool(match and match.group(2))  # a unit: a duration; a bare number is epoch seconds
 
 
-_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1000,
+    "µs": 1000,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 
 
 def _back_from(latest_ns: int, text: str) -> int:
@@ -631,6 +639,10 @@ def _latest_end(source: _Source) -> int:
     return max((r.end_time for r in source.records()), default=0)
 
 
+def _absolute_moment(text: Optional[str]) -> Optional[float]:
+    return None if text is None or _relative(text) else _parse_moment(text)
+
+
 def _build_query(args: argparse.Namespace) -> Query:
     """The :class:`Query` of the ``query`` command's filters.
 
@@ -643,8 +655,8 @@ def _build_query(args: argparse.Namespace) -> Query:
             status=args.status,
             error_type=args.error_type,
             kind=args.kind,
-            since=None if args.since is None or _relative(args.since) else _parse_moment(args.since),
-            until=None if args.until is None or _relative(args.until) else _parse_moment(args.until),
+            since=_absolute_moment(args.since),
+            until=_absolute_moment(args.until),
             min_duration=args.min_duration,
             max_duration=args.max_duration,
         )

@@ -61,9 +61,10 @@ class MergeResult:
 
 
 def sniff_format(path: Union[str, os.PathLike[str]]) -> Optional[str]:
-    """``"otlp"`` or ``"jsonl"``, from the first line of ``path`` that parses; ``None`` if none does.
+    """``"otlp"`` or ``"jsonl"``: the format of the first line of ``path`` that parses.
 
-    Reads a bounded part of the file: a corrupt or endless one gives ``None``.
+    ``None`` if no line does.  Reads a bounded part of the file: a corrupt
+    or endless one gives ``None``.
     """
     read = 0
     with open(path, "rb") as handle:
