@@ -5,13 +5,16 @@
     pytest-tracestore show FILE TRACE_ID
     pytest-tracestore query FILE [--name N] [--attr KEY=VALUE ...] [--status S] ... [--json]
     pytest-tracestore export FILE -o OUT [--format otlp|jaeger|jsonl]
+    pytest-tracestore merge FILE... -o OUT [--format jsonl|otlp] [--max-spans N]
 
 Every command reads both artifact formats (our JSON Lines and OTLP JSON
-Lines), detected from the file.  Exit status: 0 when there are results
-(``failures``: when there are none), 1 when ``failures`` found failed spans
-or a ``query``/``show`` found nothing, 2 for a usage error (bad arguments, a
-missing or empty file).  Problems are reported as one line on stderr.  This
-module imports no pytest.
+Lines), detected from the file, once and as a stream: each holds only what
+its output needs (see :mod:`pytest_tracestore.stream`), so a file of
+millions of spans costs little memory.  Exit status: 0 when there are
+results (``failures``: when there are none), 1 when ``failures`` found
+failed spans or a ``query``/``show`` found nothing, 2 for a usage error (bad
+arguments, a missing or empty file, an output that cannot be written).
+Problems are reported as one line on stderr.  This module imports no pytest.
 """
 
 from __future__ import annotations
