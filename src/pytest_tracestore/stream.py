@@ -47,11 +47,11 @@ class Earliest(Generic[T]):
     def add(self, key: int, item: T) -> None:
         """Offer ``item`` under ``key``."""
         self.seen += 1
-        entry = (-key, -self.seen, item)
-        if self.limit is None or len(self._heap) < self.limit:
-            heapq.heappush(self._heap, entry)
-        elif entry > self._heap[0]:
-            heapq.heapreplace(self._heap, entry)
+        heap = self._heap
+        if self.limit is None or len(heap) < self.limit:
+            heapq.heappush(heap, (-key, -self.seen, item))
+        elif -key > heap[0][0]:  # at an equal key the one kept came first
+            heapq.heapreplace(heap, (-key, -self.seen, item))
 
     def items(self) -> List[T]:
         """The kept items, earliest key first."""
