@@ -320,3 +320,179 @@ def test_control_characters_in_names_are_escaped(tmp_path):
         code, out, _ = run(*argv)
         assert code == 0 and "\x1b" not in out and "\x07" not in out
         assert "evil\\x1b[2J\\nname" in out
+
+
+# -- streaming --------------------------------------------------------------
+
+
+def _write_jsonl(path, records):
+    path.write_text("".join(dumps_line(record_to_dict(r)) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _filler(count, start=T0):
+    """Healthy one-span traces, each its own trace, in end order."""
+    return [
+        make_record(trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", name=f"filler-{i}",
+                    start_time=start + i * MS, end_time=start + i * MS + 1000)
+        for i in range(count)
+    ]
+
+
+def test_failures_shows_a_whole_trace_even_when_its_spans_are_far_apart(tmp_path, monkeypatch):
+    # The failed trace's first spans leave the (here tiny) window before its
+    # error arrives: the command reads again for that trace alone.
+    monkeypatch.setattr("pytest_tracestore.stream.DEFAULT_WINDOW", 3)
+    ok_root, sibling, below, charge, root = _records()
+    path = _write_jsonl(tmp_path / "spread.jsonl",
+                        [sibling, below] + _filler(10) + [ok_root, charge] + _filler(5, T0 + 20 * MS) + [root])
+    code, out, err = run("failures", path)
+    assert (code, err) == (1, "")
+    assert f"trace {TRACE_BAD}  2025-11-27 00:00:00.010Z  50.0ms  4 spans, 1 error" in out
+    assert "card.check" in out and "POST /checkout" in out
+    assert f"… 1 more span: pytest-tracestore show {path} {TRACE_BAD}" in out
+
+
+def test_failures_keeps_spans_after_the_error_in_the_window(tmp_path, monkeypatch):
+    monkeypatch.setattr("pytest_tracestore.stream.DEFAULT_WINDOW", 2)
+    ok_root, sibling, below, charge, root = _records()
+    path = _write_jsonl(tmp_path / "late.jsonl", [charge] + _filler(6) + [below, sibling] + _filler(3) + [root])
+    code, out, _ = run("failures", path)
+    assert code == 1
+    assert "4 spans, 1 error" in out and "└── payments.charge" in out
+
+
+def test_query_limit_keeps_the_earliest_starts_from_anywhere_in_the_file(tmp_path):
+    records = _filler(50)
+    path = _write_jsonl(tmp_path / "many.jsonl", records[10:] + records[:10])
+    code, out, _ = run("query", path, "--limit", "3", "--json")
+    assert code == 0
+    assert [json.loads(line)["name"] for line in out.splitlines()] == ["filler-0", "filler-1", "filler-2"]
+
+
+def test_query_relative_since_counts_back_from_the_last_span_in_a_shuffled_file(tmp_path):
+    records = _filler(20)  # one span per ms; the last ends at T0 + 19ms + 1us
+    path = _write_jsonl(tmp_path / "shuffled.jsonl", records[15:] + records[:15])
+    code, out, _ = run("query", path, "--since", "2.5ms", "--json")
+    assert code == 0
+    assert sorted(json.loads(line)["name"] for line in out.splitlines()) == [
+        "filler-17", "filler-18", "filler-19"
+    ]
+
+
+def test_show_with_an_ambiguous_prefix_exits_2(tmp_path):
+    path = _write_jsonl(tmp_path / "two.jsonl", _filler(3))
+    code, out, err = run("show", path, "0000")
+    assert (code, out) == (2, "")
+    assert err == (
+        "pytest-tracestore: error: trace id prefix '0000' matches 3 or more traces; give more digits\n"
+    )
+
+
+def test_export_groups_spread_traces_in_bounded_pieces_that_read_back_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr("pytest_tracestore.stream.DEFAULT_WINDOW", 4)
+    ok_root, sibling, below, charge, root = _records()
+    records = [sibling, below] + _filler(8) + [ok_root, charge, root]
+    path = _write_jsonl(tmp_path / "spread.jsonl", records)
+    out_path = tmp_path / "out.otlp.jsonl"
+    code, _, err = run("export", path, "-o", out_path, "--format", "otlp")
+    assert code == 0
+    assert err == f"pytest-tracestore: wrote 13 spans in 10 traces to {out_path} (otlp)\n"
+    lines = out_path.read_text(encoding="utf-8").splitlines()
+    bad = [line for line in lines if TRACE_BAD in line]
+    assert len(bad) == 2  # its first two spans left the window before the rest came
+    assert all(sum(1 for _ in json.loads(line)["resourceSpans"]) <= 4 for line in lines)
+    assert sorted(TraceStore.load(out_path), key=lambda r: r.span_id) == sorted(records, key=lambda r: r.span_id)
+    jaeger = tmp_path / "out.json"
+    assert run("export", path, "-o", jaeger, "--format", "jaeger")[0] == 0
+    data = json.loads(jaeger.read_text(encoding="utf-8"))["data"]
+    assert sum(len(t["spans"]) for t in data) == 13
+    assert sorted(s["spanID"] for t in data for s in t["spans"]) == sorted(r.span_id for r in records)
+
+
+def test_export_leaves_no_file_when_the_input_has_no_spans_or_the_folder_is_read_only(tmp_path):
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\n")
+    out_path = tmp_path / "out.json"
+    code, _, err = run("export", garbage, "-o", out_path, "--format", "jaeger")
+    assert code == 2 and err.splitlines()[-1] == f"pytest-tracestore: error: {garbage} holds no readable spans"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.jsonl"]
+    good = _write_jsonl(tmp_path / "good.jsonl", _filler(2))
+    code, _, err = run("export", good, "-o", good / "out.jsonl")  # its folder is a file
+    assert code == 2 and err.startswith(f"pytest-tracestore: error: cannot write {good / 'out.jsonl'}: ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
+def test_export_to_a_read_only_folder_exits_2_and_leaves_nothing(tmp_path):
+    good = _write_jsonl(tmp_path / "good.jsonl", _filler(2))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        code, _, err = run("export", good, "-o", locked / "out.jsonl")
+        assert code == 2
+        assert err.startswith(f"pytest-tracestore: error: cannot write {locked / 'out.jsonl'}: ")
+        assert err.count("\n") == 1 and list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_export_output_gets_its_mode_from_the_umask(tmp_path):
+    good = _write_jsonl(tmp_path / "good.jsonl", _filler(2))
+    old = os.umask(0o027)
+    try:
+        assert run("export", good, "-o", tmp_path / "out.jsonl")[0] == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.jsonl").stat().st_mode & 0o777 == 0o640
+
+
+def test_timestamps_no_date_can_show_are_printed_as_nanoseconds_with_a_note(tmp_path):
+    far = 10**30
+    record = make_record(trace_id=TRACE_BAD, span_id="0a" * 8, name="far future", status="ERROR",
+                         start_time=far, end_time=far + 5 * MS)
+    early = make_record(trace_id=TRACE_BAD, span_id="0b" * 8, name="before year 1",
+                        start_time=-(10**20), end_time=-(10**20) + MS)
+    path = _write_jsonl(tmp_path / "far.jsonl", [record, early])
+    note = ("pytest-tracestore: note: {} outside the range of calendar dates shown as raw "
+            "nanoseconds since the Unix epoch\n")
+    code, out, err = run("summary", path)
+    assert code == 0 and f"from {-(10**20)}ns to {far + 5 * MS}ns" in out
+    assert err == note.format("2 timestamps")
+    code, out, err = run("query", path, "--name", "far future")
+    assert code == 0 and out.startswith(f"{far}ns  5.0ms  ERROR") and err == note.format("1 timestamp")
+    code, out, err = run("show", path, TRACE_BAD)
+    assert code == 0 and out.startswith(f"trace {TRACE_BAD}  {-(10**20)}ns  ") and "note:" in err
+    code, out, err = run("failures", path)
+    assert code == 1 and "far future" in out and "note:" in err
+    code, out, err = run("query", path, "--since", "1h")
+    assert code == 0 and "far future" in out
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 0.5
+        return self.now
+
+
+def test_progress_is_shown_on_a_terminal_only_for_a_long_read(tmp_path, monkeypatch):
+    from pytest_tracestore import stream
+
+    path = _write_jsonl(tmp_path / "big.jsonl", _filler(3 * stream.Progress.EVERY))
+    monkeypatch.setattr(stream.time, "monotonic", _Clock())  # each look: half a second later
+    tty = _Tty()
+    assert main(["summary", str(path)], out=io.StringIO(), err=tty) == 0
+    shown = tty.getvalue()
+    assert f"\rpytest-tracestore: reading {path}: 8,192 spans, 1s\033[K" in shown
+    assert shown.endswith("\r\033[K")  # cleared before anything else is written
+    plain = io.StringIO()
+    assert main(["summary", str(path)], out=io.StringIO(), err=plain) == 0
+    assert plain.getvalue() == ""
+    monkeypatch.setattr(stream.time, "monotonic", lambda: 0.0)  # a fast read: nothing shown
+    tty = _Tty()
+    assert main(["summary", str(path)], out=io.StringIO(), err=tty) == 0
+    assert tty.getvalue() == ""

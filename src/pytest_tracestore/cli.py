@@ -5,13 +5,16 @@
     pytest-tracestore show FILE TRACE_ID
     pytest-tracestore query FILE [--name N] [--attr KEY=VALUE ...] [--status S] ... [--json]
     pytest-tracestore export FILE -o OUT [--format otlp|jaeger|jsonl]
+    pytest-tracestore merge FILE... -o OUT [--format jsonl|otlp] [--max-spans N]
 
 Every command reads both artifact formats (our JSON Lines and OTLP JSON
-Lines), detected from the file.  Exit status: 0 when there are results
-(``failures``: when there are none), 1 when ``failures`` found failed spans
-or a ``query``/``show`` found nothing, 2 for a usage error (bad arguments, a
-missing or empty file).  Problems are reported as one line on stderr.  This
-module imports no pytest.
+Lines), detected from the file, once and as a stream: each holds only what
+its output needs (see :mod:`pytest_tracestore.stream`), so a file of
+millions of spans costs little memory.  Exit status: 0 when there are
+results (``failures``: when there are none), 1 when ``failures`` found
+failed spans or a ``query``/``show`` found nothing, 2 for a usage error (bad
+arguments, a missing or empty file, an output that cannot be written).
+Problems are reported as one line on stderr.  This module imports no pytest.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import re
 import sys
 import warnings
 from collections import Counter
+from contextlib import contextmanager
+from fractions import Fraction
 from typing import (
     IO,
     Any,
     Callable,
     Dict,
     Iterable,
+    Iterator,
     List,
     Optional,
     Sequence,
@@ -37,13 +43,15 @@ from typing import (
     Tuple,
 )
 
-from .jaeger import records_to_jaeger
+from .base import TraceStoreWarning
+from .jaeger import JaegerWriter
 from .otlp import records_to_traces_data
+from .parse import read_records
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
-from .render import error_summary, group_by_trace, tree_rows
+from .render import error_summary, tree_rows
 from .serialize import dumps_line, encode_line, record_to_dict
-from .store import TraceStore, TraceStoreWarning
+from .stream import Earliest, Progress, TraceWindow, atomic_output
 
 __all__ = ["main"]
 
@@ -103,9 +111,37 @@ class _Style:
 # -- formatting -----------------------------------------------------------
 
 
-def _time(ns: int) -> str:
-    moment = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+class _Times:
+    """Calendar times for nanosecond timestamps; raw nanoseconds where no date fits.
+
+    A buggy exporter can send any integer, and ``datetime`` stops at the year
+    9999: such a time is printed as ``<n>ns`` and :meth:`note` says why, once.
+    """
+
+    def __init__(self) -> None:
+        self.raw = 0
+
+    def text(self, ns: int) -> str:
+        try:
+            moment = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
+        except (OverflowError, ValueError, OSError):
+            self.raw += 1
+            return f"{ns}ns"
+        return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    def note(self, err: IO[str]) -> None:
+        if self.raw:
+            err.write(
+                f"{PROG}: note: {self.raw} timestamp{'s' * (self.raw != 1)} outside the range "
+                "of calendar dates shown as raw nanoseconds since the Unix epoch\n"
+            )
+
+
+def _duration(ns: int) -> str:
+    try:
+        return format_duration(ns)
+    except OverflowError:  # beyond a float: only a corrupt file holds such a span
+        return f"{ns}ns"
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -187,7 +223,7 @@ def _render_tree(
             (
                 tree + _clean(span.name),
                 span.kind.lower(),
-                format_duration(span.duration_ns),
+                _duration(span.duration_ns),
                 span.status,
                 "",
             )
@@ -207,108 +243,235 @@ def _render_tree(
     return lines
 
 
-def _trace_header(spans: List[SpanRecord], style: _Style) -> str:
+def _trace_header(spans: List[SpanRecord], style: _Style, times: _Times) -> str:
     start = min(s.start_time for s in spans)
     end = max(s.end_time for s in spans)
     services = sorted({_clean(str(s.resource.get("service.name", "?"))) for s in spans})
     errors = sum(s.is_error for s in spans)
     error_text = style.status(f", {errors} error{'s' * (errors != 1)}", "ERROR") if errors else ""
     return (
-        f"trace {style.bold(spans[0].trace_id)}  {_time(start)}  {format_duration(end - start)}  "
+        f"trace {style.bold(spans[0].trace_id)}  {times.text(start)}  {_duration(end - start)}  "
         f"{len(spans)} span{'s' * (len(spans) != 1)}{error_text}  [{', '.join(services)}]"
     )
 
 
-# -- loading --------------------------------------------------------------
+# -- reading --------------------------------------------------------------
 
 
-def _load(path: str, err: IO[str]) -> TraceStore:
-    if os.path.isdir(path):
-        raise UsageError(f"{path} is a folder; give a trace file")
-    try:
+class _Source:
+    """One trace file, read as a stream of records (see the module's docstring).
+
+    Problems with the file itself are a :class:`UsageError` at once; corrupt
+    lines become warnings on ``err`` when a pass ends.
+    """
+
+    def __init__(self, path: str, err: IO[str]) -> None:
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a folder; give a trace file")
+        try:
+            with open(path, "rb"):
+                pass
+        except FileNotFoundError:
+            raise UsageError(f"no such file: {path}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        self.path = path
+        self.err = err
+        #: Spans read by the first pass.
+        self.count = 0
+        self._passes = 0
+
+    def records(self) -> Iterator[SpanRecord]:
+        """Every record of the file, in file order.
+
+        A later pass reads the file again, quietly: its warnings were given.
+        """
+        self._passes += 1
+        first = self._passes == 1
+        progress = Progress(self.err, f"{PROG}: reading {self.path}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TraceStoreWarning)
-            store = TraceStore.load(path, max_bytes=None)
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    for warning in caught:
-        err.write(f"{PROG}: warning: {warning.message}\n")
-    if not len(store):
-        what = "holds no spans" if os.path.getsize(path) == 0 else "holds no readable spans"
-        raise UsageError(f"{path} {what}")
-    return store
+            try:
+                for record in progress.wrap(read_records(self.path)):
+                    if first:
+                        self.count += 1
+                    yield record
+            except OSError as exc:
+                raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            finally:
+                progress.done()
+        if first:
+            for warning in caught:
+                self.err.write(f"{PROG}: warning: {warning.message}\n")
+
+    def check_spans(self) -> None:
+        """Raise :class:`UsageError` if the first pass found no span."""
+        if not self.count:
+            empty = os.path.getsize(self.path) == 0
+            what = "holds no spans" if empty else "holds no readable spans"
+            raise UsageError(f"{self.path} {what}")
 
 
-def _by_trace(records: Iterable[SpanRecord], store: TraceStore) -> Dict[str, List[SpanRecord]]:
-    out: Dict[str, List[SpanRecord]] = {}
-    for record in records:
-        if record.trace_id not in out:
-            out[record.trace_id] = store.get_trace(record.trace_id)
-    return out
+def _trace_prefix(wanted: str) -> str:
+    """The lower-case hex digits a trace id given on the command line starts with."""
+    text = wanted.strip().lower()
+    if text.startswith("0x"):
+        text = text[2:]
+    if not re.fullmatch(r"[0-9a-f]{1,32}", text):
+        raise UsageError(f"invalid trace id {wanted!r}: expected up to 32 hex digits")
+    return text
+
+
+class _PrefixMatch:
+    """The traces a trace id prefix names (listings and logs often shorten ids).
+
+    Holds at most two ids: a second one already makes the prefix ambiguous.
+    """
+
+    def __init__(self, wanted: str) -> None:
+        self.wanted = wanted
+        self.prefix = _trace_prefix(wanted)
+        self.ids: List[str] = []
+        self.more = False
+
+    def __call__(self, trace_id: str) -> bool:
+        """Whether ``trace_id`` starts with the prefix (and note it)."""
+        if not trace_id.startswith(self.prefix):
+            return False
+        if trace_id not in self.ids:
+            if len(self.ids) < 2:
+                self.ids.append(trace_id)
+            else:
+                self.more = True
+        return True
+
+    def check(self) -> None:
+        """Raise :class:`UsageError` if the prefix named more than one trace."""
+        if len(self.ids) > 1:
+            many = "3 or more" if self.more else "2"
+            raise UsageError(
+                f"trace id prefix {self.wanted!r} matches {many} traces; give more digits"
+            )
 
 
 # -- commands -------------------------------------------------------------
 
 
 def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    store = _load(args.file, err)
+    source = _Source(args.file, err)
+    # Aggregates only: counts, the time span, and the --top slowest spans.
+    errors = 0
+    start: Optional[int] = None
+    end: Optional[int] = None
+    traces: Set[int] = set()  # hashes of trace ids: a count needs no more
+    services: "Counter[str]" = Counter()
+    types: "Counter[str]" = Counter()
+    slowest: Earliest[Tuple[int, str, str, str]] = Earliest(args.top)
+    for s in source.records():
+        if start is None or s.start_time < start:
+            start = s.start_time
+        if end is None or s.end_time > end:
+            end = s.end_time
+        traces.add(hash(s.trace_id))
+        services[str(s.resource.get("service.name", "(no service.name)"))] += 1
+        if s.is_error:
+            errors += 1
+            types[s.error_type or "(no error type)"] += 1
+        slowest.add(-s.duration_ns, (s.duration_ns, s.status, s.name, s.trace_id))
+    source.check_spans()
+    assert start is not None and end is not None
     style = _Style(out)
-    spans = store.spans()
-    errors = [s for s in spans if s.is_error]
-    start = min(s.start_time for s in spans)
-    end = max(s.end_time for s in spans)
+    times = _Times()
     w = out.write
     w(f"{style.bold(args.file)}\n")
     w(
-        f"  {len(spans)} spans in {len(store.trace_ids())} traces, "
-        f"{style.status(str(len(errors)), 'ERROR' if errors else 'OK')} with status ERROR\n"
+        f"  {source.count} spans in {len(traces)} traces, "
+        f"{style.status(str(errors), 'ERROR' if errors else 'OK')} with status ERROR\n"
     )
-    w(f"  from {_time(start)} to {_time(end)} ({format_duration(end - start)})\n")
-    services = Counter(
-        _clean(str(s.resource.get("service.name", "(no service.name)"))) for s in spans
-    )
+    w(f"  from {times.text(start)} to {times.text(end)} ({_duration(end - start)})\n")
     w("\nservices\n")
-    for count, name in _table([(str(n), s) for s, n in services.most_common()], right=(0,)):
+    for count, name in _table(_counted(services), right=(0,)):
         w(f"  {count}  {name}\n")
     w("\nerrors by error type\n")
     if errors:
-        types = Counter(_clean(s.error_type or "(no error type)") for s in errors)
-        for count, name in _table([(str(n), t) for t, n in types.most_common()], right=(0,)):
+        for count, name in _table(_counted(types), right=(0,)):
             w(f"  {count}  {style.status(name, 'ERROR')}\n")
     else:
         w("  none\n")
-    slowest = sorted(spans, key=lambda s: s.duration_ns, reverse=True)[: args.top]
+    top = slowest.items()
     w("\nslowest spans\n")
-    rows = [(format_duration(s.duration_ns), s.status, _clean(s.name), s.trace_id) for s in slowest]
-    for (duration, status, name, trace), span in zip(_table(rows, right=(0,)), slowest):
-        w(f"  {duration}  {style.status(status, span.status)}  {name}  {style.dim(trace)}\n")
+    rows = [(_duration(d), status, _clean(name), trace) for d, status, name, trace in top]
+    for (duration, status, name, trace), span in zip(_table(rows, right=(0,)), top):
+        w(f"  {duration}  {style.status(status, span[1])}  {name}  {style.dim(trace)}\n")
+    times.note(err)
     return 0
 
 
+def _counted(counter: "Counter[str]") -> List[Tuple[str, str]]:
+    # Cleaned after counting: two raw names that clean alike still add up.
+    merged: "Counter[str]" = Counter()
+    for name, n in counter.items():
+        merged[_clean(name)] += n
+    return [(str(n), name) for name, n in merged.most_common()]
+
+
 def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    store = _load(args.file, err)
+    source = _Source(args.file, err)
+    traces = _failed_traces(source)
+    source.check_spans()
     style = _Style(out)
-    failed = store.failures()
+    failed = sorted(
+        (s for spans in traces.values() for s in spans if s.is_error), key=lambda s: s.start_time
+    )
     if not failed:
-        out.write(f"no failed spans in {args.file} ({len(store)} spans)\n")
+        out.write(f"no failed spans in {args.file} ({source.count} spans)\n")
         return 0
-    traces = _by_trace(failed, store)
+    ordered = {s.trace_id: sorted(traces[s.trace_id], key=lambda r: r.start_time) for s in failed}
     out.write(
         f"{style.status(str(len(failed)), 'ERROR')} failed span{'s' * (len(failed) != 1)} "
-        f"in {len(traces)} trace{'s' * (len(traces) != 1)}\n"
+        f"in {len(ordered)} trace{'s' * (len(ordered) != 1)}\n"
     )
-    for spans in traces.values():
+    times = _Times()
+    for spans in ordered.values():
         keep = _failure_context(spans)
-        out.write("\n" + _trace_header(spans, style) + "\n")
+        out.write("\n" + _trace_header(spans, style, times) + "\n")
         for line in _render_tree(spans, style, keep=keep, all_attributes=args.all_attributes):
             out.write(line + "\n")
         hidden = len(spans) - len(keep)
         if hidden:
             more = f"… {hidden} more span{'s' * (hidden != 1)}"
             out.write(style.dim(f"{more}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
+    times.note(err)
     return 1
+
+
+def _failed_traces(source: _Source) -> Dict[str, List[SpanRecord]]:
+    """Every span of each trace that holds an ERROR span, in one pass when it can.
+
+    The spans of one trace end close together in an artifact, so the traces
+    seen last wait in a bounded :class:`TraceWindow`; one with an error stays
+    whole from then on.  Only when an error comes to a trace whose earlier
+    spans had already left the window does a second pass collect those
+    traces.
+    """
+    window = TraceWindow()
+    pushed_out: Set[int] = set()  # hashes: a collision costs a second pass, nothing else
+    again: Set[str] = set()
+    for record in source.records():
+        if record.is_error and record.trace_id not in window.kept:
+            window.keep(record.trace_id)
+            if hash(record.trace_id) in pushed_out:
+                again.add(record.trace_id)
+        for trace_id, _ in window.add(record):
+            pushed_out.add(hash(trace_id))
+    traces = window.kept
+    if again:
+        for trace_id in again:
+            traces[trace_id] = []
+        for record in source.records():
+            if record.trace_id in again:
+                traces[record.trace_id].append(record)
+    return traces
 
 
 def _failure_context(spans: List[SpanRecord]) -> Set[str]:
@@ -333,35 +496,28 @@ def _failure_context(spans: List[SpanRecord]) -> Set[str]:
     return keep
 
 
-def _find_trace(store: TraceStore, wanted: str) -> Optional[str]:
-    """The trace id ``wanted`` names (all 32 digits or a unique prefix), or ``None``."""
-    text = wanted.strip().lower()
-    if text.startswith("0x"):
-        text = text[2:]
-    if not re.fullmatch(r"[0-9a-f]{1,32}", text):
-        raise UsageError(f"invalid trace id {wanted!r}: expected up to 32 hex digits")
-    # Listings and logs often shorten ids, so a prefix is enough.
-    matches = [t for t in store.trace_ids() if t.startswith(text)]
-    if len(matches) > 1:
-        raise UsageError(
-            f"trace id prefix {wanted!r} matches {len(matches)} traces; give more digits"
-        )
-    return matches[0] if matches else None
-
-
 def cmd_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    store = _load(args.file, err)
-    style = _Style(out)
-    trace_id = _find_trace(store, args.trace_id)
-    if trace_id is None:
-        err.write(
-            f"{PROG}: no trace {args.trace_id} in {args.file} ({len(store.trace_ids())} traces)\n"
-        )
+    match = _PrefixMatch(args.trace_id)
+    source = _Source(args.file, err)
+    # One pass: the spans of the first trace the prefix names, and a count of traces.
+    spans: List[SpanRecord] = []
+    traces: Set[int] = set()
+    for record in source.records():
+        traces.add(hash(record.trace_id))
+        if match(record.trace_id) and record.trace_id == match.ids[0]:
+            spans.append(record)
+    source.check_spans()
+    match.check()
+    if not spans:
+        err.write(f"{PROG}: no trace {args.trace_id} in {args.file} ({len(traces)} traces)\n")
         return 1
-    spans = store.get_trace(trace_id)
-    out.write(_trace_header(spans, style) + "\n")
+    spans.sort(key=lambda r: r.start_time)
+    style = _Style(out)
+    times = _Times()
+    out.write(_trace_header(spans, style, times) + "\n")
     for line in _render_tree(spans, style, all_attributes=args.all_attributes):
         out.write(line + "\n")
+    times.note(err)
     return 0
 
 
@@ -389,11 +545,8 @@ def _parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _parse_moment(text: str, latest_ns: int) -> float:
-    """Epoch seconds from an ISO 8601 time, epoch seconds, or a duration back from ``latest_ns``."""
-    match = _DURATION.match(text)
-    if match and match.group(2):  # a unit: a duration; a bare number is epoch seconds
-        return latest_ns / 1e9 - _parse_duration(text)
+def _parse_moment(text: str) -> float:
+    """Epoch seconds from an ISO 8601 time or epoch seconds (see :func:`_back_from`)."""
     try:
         return float(text)
     except ValueError:
@@ -456,19 +609,57 @@ def _regex(text: str) -> "re.Pattern[str]":
         raise argparse.ArgumentTypeError(f"invalid regular expression {text!r}: {exc}") from None
 
 
-def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    store = _load(args.file, err)
-    latest = max(s.end_time for s in store)
-    trace_id = _find_trace(store, args.trace_id) if args.trace_id else None
+def _relative(text: Optional[str]) -> bool:
+    """Whether a --since/--until value counts back from the file's last span."""
+    match = _DURATION.match(text) if text is not None else None
+    return bool(match and match.group(2))  # a unit: a duration; a bare number is epoch seconds
+
+
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1000,
+    "µs": 1000,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+
+
+def _back_from(latest_ns: int, text: str) -> int:
+    """The nanosecond ``text`` (a duration such as ``5m``) before ``latest_ns``, exactly.
+
+    Integer arithmetic: a span from a buggy exporter may end beyond what a
+    float holds to the nanosecond.
+    """
+    match = _DURATION.match(text)
+    assert match is not None
+    amount = Fraction(match.group(1)) * _UNIT_NS[match.group(2)]
+    return latest_ns - int(amount)
+
+
+def _latest_end(source: _Source) -> int:
+    return max((r.end_time for r in source.records()), default=0)
+
+
+def _absolute_moment(text: Optional[str]) -> Optional[float]:
+    return None if text is None or _relative(text) else _parse_moment(text)
+
+
+def _build_query(args: argparse.Namespace) -> Query:
+    """The :class:`Query` of the ``query`` command's filters.
+
+    All but --trace-id, --attr and a --since/--until counted back from the
+    last span: :func:`_span_filter` applies those.
+    """
     try:
-        query = Query(
-            trace_id=trace_id,
+        return Query(
             name=args.name_regex if args.name_regex is not None else args.name,
             status=args.status,
             error_type=args.error_type,
             kind=args.kind,
-            since=None if args.since is None else _parse_moment(args.since, latest),
-            until=None if args.until is None else _parse_moment(args.until, latest),
+            since=_absolute_moment(args.since),
+            until=_absolute_moment(args.until),
             min_duration=args.min_duration,
             max_duration=args.max_duration,
             parent=args.parent,
@@ -482,81 +673,192 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    found = [] if args.trace_id and trace_id is None else store.query_spans(query)
-    if args.attr:
-        missing = object()
-        found = [
-            s
-            for s in found
-            if all(
-                any(_same_value(s.attributes.get(key, missing), c) for c in candidates)
-                for key, candidates in args.attr
-            )
-        ]
-    if args.limit is not None:
-        found = found[: args.limit]
+
+
+def _span_filter(
+    args: argparse.Namespace, query: Query, trace: Optional[_PrefixMatch], latest: int
+) -> Callable[[SpanRecord], bool]:
+    """Whether one span passes every filter of the ``query`` command.
+
+    Every filter looks at one span alone, so the file is read as a stream.
+    ``latest`` is the end of the file's last span, for a relative time.
+    """
+    missing = object()
+    attrs: List[Tuple[str, List[Any]]] = args.attr or []
+    since = _back_from(latest, args.since) if _relative(args.since) else None
+    until = _back_from(latest, args.until) if _relative(args.until) else None
+
+    def accept(record: SpanRecord) -> bool:
+        if trace is not None and not trace(record.trace_id):
+            return False
+        if since is not None and record.end_time < since:
+            return False
+        if until is not None and record.start_time > until:
+            return False
+        if not query.matches(record):
+            return False
+        return all(
+            any(_same_value(record.attributes.get(key, missing), c) for c in candidates)
+            for key, candidates in attrs
+        )
+
+    return accept
+
+
+def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    trace = _PrefixMatch(args.trace_id) if args.trace_id else None
+    source = _Source(args.file, err)
+    # A time counted back from the file's last span needs that span first:
+    # the one case that reads the file twice.
+    latest = _latest_end(source) if _relative(args.since) or _relative(args.until) else 0
+    accept = _span_filter(args, _build_query(args), trace, latest)
+    # Matches in start order; with --limit only the first ones are held.
+    found: Earliest[SpanRecord] = Earliest(args.limit)
+    for record in source.records():
+        if accept(record):
+            found.add(record.start_time, record)
+    source.check_spans()
+    if trace is not None:
+        trace.check()
+    spans = found.items()
     if args.json:
-        for record in found:
+        for record in spans:
             out.write(encode_line(dumps_line(record_to_dict(record)) + "\n").decode("utf-8"))
-    elif found:
-        style = _Style(out)
-        rows = [
-            (
-                _time(s.start_time),
-                format_duration(s.duration_ns),
-                s.status,
-                s.kind.lower(),
-                _clean(s.name),
-                s.trace_id,
-                s.span_id,
-            )
-            for s in found
-        ]
-        for cells, span in zip(_table(rows, right=(1,)), found):
-            start, duration, status, kind, name, trace, span_id = cells
-            details = _details(span, args.all_attributes)
-            line = (
-                f"{style.dim(start)}  {duration}  {style.status(status, span.status)}  "
-                f"{kind}  {name}  {style.dim(trace)}  {style.dim(span_id)}"
-            )
-            out.write((line + ("  " + details if details else "")).rstrip() + "\n")
-    if not found:
-        err.write(f"{PROG}: no span matches in {args.file} ({len(store)} spans)\n")
+    elif spans:
+        _write_span_table(spans, out, err, args.all_attributes)
+    if not spans:
+        err.write(f"{PROG}: no span matches in {args.file} ({source.count} spans)\n")
         return 1
     return 0
 
 
+def _write_span_table(spans: List[SpanRecord], out: IO[str], err: IO[str], every: bool) -> None:
+    style = _Style(out)
+    times = _Times()
+    rows = [
+        (
+            times.text(s.start_time),
+            _duration(s.duration_ns),
+            s.status,
+            s.kind.lower(),
+            _clean(s.name),
+            s.trace_id,
+            s.span_id,
+        )
+        for s in spans
+    ]
+    for cells, span in zip(_table(rows, right=(1,)), spans):
+        start, duration, status, kind, name, trace, span_id = cells
+        details = _details(span, every)
+        line = (
+            f"{style.dim(start)}  {duration}  {style.status(status, span.status)}  "
+            f"{kind}  {name}  {style.dim(trace)}  {style.dim(span_id)}"
+        )
+        out.write((line + ("  " + details if details else "")).rstrip() + "\n")
+    times.note(err)
+
+
 def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    store = _load(args.file, err)
-    spans = list(store)  # end order, as in the file
-    traces = group_by_trace(spans)
-    if args.format == "otlp":
-        # One TracesData per trace: lines stay bounded, and each is complete.
-        chunks = [dumps_line(records_to_traces_data(t)) + "\n" for t in traces.values()]
-    elif args.format == "jaeger":
-        chunks = [json.dumps(records_to_jaeger(spans), ensure_ascii=False) + "\n"]
-    else:
-        chunks = [dumps_line(record_to_dict(s)) + "\n" for s in spans]
-    data = b"".join(encode_line(c) for c in chunks)
-    if args.output == "-":
-        out.flush()
-        buffer = getattr(out, "buffer", None)
-        if buffer is not None:
-            buffer.write(data)
-            buffer.flush()
-        else:
-            out.write(data.decode("utf-8"))
-    else:
-        try:
-            with open(args.output, "wb") as handle:
-                handle.write(data)
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    source = _Source(args.file, err)
+    to_stdout = args.output == "-"
+    try:
+        with _output(args.output, out) as write:
+            traces = _export(source, args.format, write)
+            source.check_spans()
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     err.write(
-        f"{PROG}: wrote {len(spans)} spans in {len(traces)} traces to "
-        f"{'stdout' if args.output == '-' else args.output} ({args.format})\n"
+        f"{PROG}: wrote {source.count} spans in {traces} traces to "
+        f"{'stdout' if to_stdout else args.output} ({args.format})\n"
     )
     return 0
+
+
+def _export(source: _Source, form: str, write: Callable[[bytes], Any]) -> int:
+    """Write ``source`` in format ``form``; return how many traces it holds.
+
+    Our own format goes a span at a time.  OTLP and Jaeger group spans by
+    trace: the traces seen last wait in a bounded :class:`TraceWindow`, and
+    leave it, oldest first, as one ``TracesData`` line (one Jaeger entry)
+    each.  A trace whose spans lie further apart than the window comes out
+    in more than one piece, which OTLP readers join again.
+    """
+    traces: Set[int] = set()
+    if form == "jsonl":
+        for record in source.records():
+            traces.add(hash(record.trace_id))
+            write(encode_line(dumps_line(record_to_dict(record)) + "\n"))
+        return len(traces)
+    if form == "jaeger":
+        jaeger = JaegerWriter(write)
+        emit: Callable[[str, List[SpanRecord]], None] = jaeger.trace
+    else:
+
+        def emit(trace_id: str, spans: List[SpanRecord]) -> None:
+            write(encode_line(dumps_line(records_to_traces_data(spans)) + "\n"))
+
+    window = TraceWindow()
+    for record in source.records():
+        traces.add(hash(record.trace_id))
+        for group in window.add(record):
+            emit(*group)
+    for group in window.drain():
+        emit(*group)
+    if form == "jaeger" and source.count:
+        jaeger.close()
+    return len(traces)
+
+
+@contextmanager
+def _output(path: str, out: IO[str]) -> Iterator[Callable[[bytes], Any]]:
+    """A ``write(bytes)`` to ``path`` (replaced whole at the end) or, for ``-``, to ``out``."""
+    if path != "-":
+        with atomic_output(path) as handle:
+            yield handle.write
+        return
+    out.flush()
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        yield buffer.write
+        buffer.flush()
+    else:
+        yield lambda data: out.write(data.decode("utf-8"))
+
+
+def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .shards import merge_records, sniff_format
+
+    sources = [_Source(path, err) for path in args.files]
+    form = args.format
+    if form is None:
+        found = (_sniff(s.path, sniff_format) for s in sources)
+        form = next((f for f in found if f is not None), "jsonl")
+    try:
+        result = merge_records(
+            (s.records() for s in sources), args.output, form, max_spans=args.max_spans
+        )
+    except OSError as exc:
+        # The output's own temporary file counts as the output; a sorted run's does not.
+        where = str(exc.filename or args.output)
+        if os.path.dirname(os.path.abspath(where)) == os.path.dirname(os.path.abspath(args.output)):
+            where = args.output
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
+    notes = [f"{result.duplicates} duplicate{'s' * (result.duplicates != 1)} removed"]
+    if result.dropped:
+        notes.append(f"{result.dropped} oldest dropped by --max-spans")
+    total = sum(s.count for s in sources)
+    err.write(
+        f"{PROG}: merged {total} spans from {len(sources)} file{'s' * (len(sources) != 1)} "
+        f"into {args.output} ({form}): {result.written} written, {', '.join(notes)}\n"
+    )
+    return 0
+
+
+def _sniff(path: str, sniff: Callable[[str], Optional[str]]) -> Optional[str]:
+    try:
+        return sniff(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 # -- the parser -----------------------------------------------------------
@@ -663,6 +965,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="otlp: OTLP JSON Lines (Jaeger UI upload, otel-tui, the Collector's otlpjsonfile "
         "receiver); jaeger: Jaeger /api/traces JSON; jsonl: our own format (default: otlp)",
     )
+
+    p = sub.add_parser(
+        "merge",
+        help="combine the trace files of several CI jobs into one, in end-time order",
+        description="Combine trace files (either format, mixed) into one, in end-time order; "
+        "spans with the same trace id and span id are kept once.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="trace files to combine")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the merged file")
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "otlp"),
+        help="jsonl: our own format; otlp: OTLP JSON Lines (default: the first input's)",
+    )
+    p.add_argument(
+        "--max-spans", type=_positive, metavar="N", help="keep only the newest N spans"
+    )
+    p.set_defaults(func=cmd_merge)
     return parser
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from .record import SpanRecord
 from .render import group_by_trace
+from .serialize import encode_line
 
-__all__ = ["records_to_jaeger"]
+__all__ = ["JaegerWriter", "records_to_jaeger", "trace_to_jaeger"]
 
 
 def _tag(key: str, value: Any) -> Dict[str, Any]:
@@ -94,6 +95,27 @@ def _span(record: SpanRecord, process_id: str) -> Dict[str, Any]:
     }
 
 
+def trace_to_jaeger(trace_id: str, spans: Iterable[SpanRecord]) -> Dict[str, Any]:
+    """One trace's entry of the ``data`` list, its spans ordered by start time."""
+    processes: Dict[str, Dict[str, Any]] = {}
+    keys: List[Any] = []
+    out_spans = []
+    for record in sorted(spans, key=lambda r: r.start_time):
+        resource = record.resource
+        try:
+            index = keys.index(resource)
+        except ValueError:
+            index = len(keys)
+            keys.append(resource)
+            service = resource.get("service.name")
+            processes[f"p{index + 1}"] = {
+                "serviceName": service if isinstance(service, str) else "unknown_service",
+                "tags": _tags({k: v for k, v in resource.items() if k != "service.name"}),
+            }
+        out_spans.append(_span(record, f"p{index + 1}"))
+    return {"traceID": trace_id, "spans": out_spans, "processes": processes, "warnings": None}
+
+
 def records_to_jaeger(records: Iterable[SpanRecord]) -> Dict[str, Any]:
     """Return the Jaeger ``/api/traces`` response holding ``records``, one entry per trace.
 
@@ -102,25 +124,32 @@ def records_to_jaeger(records: Iterable[SpanRecord]) -> Dict[str, Any]:
     ``service.name`` (``unknown_service`` when absent), its other attributes
     as the process's tags.
     """
-    data = []
-    for trace_id, spans in group_by_trace(records).items():
-        processes: Dict[str, Dict[str, Any]] = {}
-        keys: List[Any] = []
-        out_spans = []
-        for record in sorted(spans, key=lambda r: r.start_time):
-            resource = record.resource
-            try:
-                index = keys.index(resource)
-            except ValueError:
-                index = len(keys)
-                keys.append(resource)
-                service = resource.get("service.name")
-                processes[f"p{index + 1}"] = {
-                    "serviceName": service if isinstance(service, str) else "unknown_service",
-                    "tags": _tags({k: v for k, v in resource.items() if k != "service.name"}),
-                }
-            out_spans.append(_span(record, f"p{index + 1}"))
-        data.append(
-            {"traceID": trace_id, "spans": out_spans, "processes": processes, "warnings": None}
-        )
-    return {"data": data, "total": 0, "limit": 0, "offset": 0, "errors": None}
+    data = [trace_to_jaeger(t, spans) for t, spans in group_by_trace(records).items()]
+    return {"data": data, **_TAIL}
+
+
+_TAIL: Dict[str, Any] = {"total": 0, "limit": 0, "offset": 0, "errors": None}
+
+
+class JaegerWriter:
+    """Writes a Jaeger ``/api/traces`` document a trace at a time, never holding it whole.
+
+    Call :meth:`trace` for each group of spans, then :meth:`close`; bytes go
+    to ``write``.  A trace given in two groups becomes two entries with the
+    same ``traceID``.
+    """
+
+    def __init__(self, write: Callable[[bytes], Any]) -> None:
+        self._write = write
+        self._entries = 0
+
+    def trace(self, trace_id: str, spans: Iterable[SpanRecord]) -> None:
+        """Write one entry of the ``data`` list."""
+        text = json.dumps(trace_to_jaeger(trace_id, spans), ensure_ascii=False)
+        self._write((b'{"data": [' if not self._entries else b", ") + encode_line(text))
+        self._entries += 1
+
+    def close(self) -> None:
+        """End the document (an empty ``data`` list if no trace was written)."""
+        tail = json.dumps(_TAIL)[1:]
+        self._write((b'{"data": [' if not self._entries else b"") + b"], " + tail.encode() + b"\n")
