@@ -121,6 +121,11 @@ class _Body:
         self._parts: List[bytes] = []
         self._inflater: Any = self._new_inflater() if encoding in _ENCODINGS else None
 
+    @property
+    def inflating(self) -> bool:
+        """Whether the body is compressed, and so read a block at a time."""
+        return self._inflater is not None
+
     def _new_inflater(self) -> Any:
         return zlib.decompressobj(_ENCODINGS[self.encoding])
 
@@ -296,6 +301,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_into(self, body: _Body, size: int) -> None:
         got = 0
+        if not body.inflating:
+            # One read into one buffer: blocks joined afterwards would need twice the memory.
+            block = self.rfile.read(size)
+            if len(block) < size:
+                raise _RequestError(400, f"request body ended after {len(block)} of {size} bytes")
+            body.feed(block)
+            return
         while got < size:
             block = self.rfile.read(min(size - got, _BLOCK))
             if not block:
@@ -374,6 +386,20 @@ class _Server(ThreadingHTTPServer):
             TraceStoreWarning,
             stacklevel=2,
         )
+
+
+# A UTF-8 sequence for a character beyond the Basic Multilingual Plane.
+_ASTRAL = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _json_text(body: bytes) -> str:
+    # One character beyond the BMP makes Python store the whole text at four
+    # bytes a character: four times an ASCII body.  Written as JSON escapes
+    # (which can only stand inside strings, where such characters are allowed),
+    # the same text decodes to the same values at one or two bytes a character.
+    if _ASTRAL.search(body) is not None:
+        body = _ASTRAL.sub(lambda m: json.dumps(m.group().decode("utf-8"))[1:-1].encode(), body)
+    return body.decode("utf-8")
 
 
 # What an OTLP timestamp can hold (fixed64 nanoseconds since 1970: up to the
@@ -584,12 +610,10 @@ class OTLPReceiver:
             except ImportError:
                 self._no_protobuf()
         if content_type == _JSON:
-            body = box.pop()
             try:
-                text = body.decode("utf-8")
+                text = _json_text(box.pop())
             except UnicodeDecodeError as exc:
                 raise _RequestError(400, f"malformed JSON body: not UTF-8: {exc}") from None
-            del body
             return json_batches(text)
         raise _RequestError(
             415,
