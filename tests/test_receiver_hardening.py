@@ -174,6 +174,19 @@ def test_a_content_length_other_than_digits_is_400(receiver, length):
     assert answer.startswith(b"HTTP/1.1 400") and b"invalid Content-Length" in answer
 
 
+def test_expect_100_continue_is_answered_before_the_body_is_sent(receiver, processor):
+    body = encoded(request_json())
+    with socket.create_connection(host_port(receiver), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # times out if held back
+        sock.sendall(body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    assert [r.name for r in processor.store] == ["op"]
+
+
 def _join_new_threads(before):
     """Wait for every thread started since ``before`` (the handlers) to end."""
     for _ in range(100000):

@@ -201,6 +201,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a test run's output is no place for an access log."""
 
+    def handle_expect_100(self) -> bool:
+        """Send ``100 Continue`` at once: the client waits for it before sending the body."""
+        going_on = super().handle_expect_100()
+        self.wfile.flush()
+        return going_on
+
     def _answer(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -301,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_into(self, body: _Body, size: int) -> None:
         got = 0
-        if not body.inflating:
+        if not body.inflating and body.sent + size <= body.limit:
             # One read into one buffer: blocks joined afterwards would need twice the memory.
             block = self.rfile.read(size)
             if len(block) < size:
