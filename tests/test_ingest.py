@@ -57,14 +57,14 @@ def batched(text, size):
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(requests, layouts, st.integers(1, 4))
 def test_batches_hold_the_spans_of_the_whole_request(request, layout, size):
     text = json.dumps(request, **layout)
     assert batched(text, size) == records_from_traces_data(json.loads(text))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(requests, st.data())
 def test_a_damaged_request_is_a_value_error_or_decodes(request, data):
     text = json.dumps(request)
@@ -81,7 +81,7 @@ def test_a_damaged_request_is_a_value_error_or_decodes(request, data):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("", "expected '{'"),
+        ("", "malformed JSON body"),
         ('{"resourceSpans": [{"scopeSpans": [{"spans": [1}]}]}', "malformed JSON body"),
         ('{"resourceSpans": [5]}', "resourceSpans[] must be an object"),
         ('{"resourceSpans": [{"scopeSpans": [5]}]}', "scopeSpans[] must be an object"),
