@@ -8,8 +8,10 @@ official OTLP exporter; :class:`OTLPReceiver` decodes each request into
 
 It speaks OTLP/HTTP for traces (``POST /v1/traces``) with ``http/protobuf``
 (which needs the ``opentelemetry-proto`` package: ``pytest-tracestore[otlp]``)
-and ``http/json``, compressed with gzip, deflate or not at all.  It binds to loopback only.  This
-module imports no pytest.
+and ``http/json``, compressed with gzip, deflate or not at all.  It binds to
+loopback only.  Bodies are read and inflated within a size limit and decoded a
+batch of spans at a time (:mod:`pytest_tracestore.ingest`), so one request
+costs a small multiple of its size.  This module imports no pytest.
 """
 
 from __future__ import annotations
@@ -485,7 +487,10 @@ class OTLPReceiver:
     one 400, an unsupported content type or encoding 415; the answer carries
     a ``google.rpc.Status`` naming the problem.  Accepted spans go to
     ``processor.add_record``: the run's store, the current test's view and the
-    artifact file.
+    artifact file.  A span that cannot be taken (a timestamp outside 0 to
+    2**64-1 ns, a bad id) is refused on its own: the answer is OTLP's partial
+    success (200 with ``partialSuccess``), or 400 when no span was taken, and
+    a :class:`TraceStoreWarning` says why.
     """
 
     def __init__(
