@@ -17,7 +17,7 @@ Figures:
    handler's ratio.
 2. Peak memory for one request at the 16 MiB limit, in a fresh process each:
    many small spans (JSON, gzip JSON, protobuf) and one span holding one huge
-   value (JSON), with the run's file-backed processor.  Peak RSS above what
+   value (JSON, protobuf), with the run's file-backed processor.  Peak RSS above what
    was resident before the request, as a ratio to the limit.  Target: < 4.
 3. 200 concurrent clients x 5 requests, each on a new connection: requests
    that failed (reset, refused, not 200) and spans lost.  Target: 0 and 0.
@@ -178,6 +178,10 @@ def _bodies() -> Dict[str, Tuple[bytes, Dict[str, str]]]:
         "gzip JSON, many spans": (gzip.compress(many_json), {**json_type, "Content-Encoding": "gzip"}),
         "protobuf, many spans": (pb, {"Content-Type": "application/x-protobuf"}),
         "JSON, one huge value": (huge, json_type),
+        "protobuf, one huge value": (
+            _protobuf(request([span(1, 1, "x" * (LIMIT - 1024))])),
+            {"Content-Type": "application/x-protobuf"},
+        ),
     }
 
 
