@@ -21,6 +21,15 @@ Figures:
    was resident before the request, as a ratio to the limit.  Target: < 4.
 3. 200 concurrent clients x 5 requests, each on a new connection: requests
    that failed (reset, refused, not 200) and spans lost.  Target: 0 and 0.
+
+Measured on a shared 2-core machine (Python 3.11, SDK 1.45), December 2026:
+keep-alive 1.9x the floor (the two-write handler 22x); peak RSS 2.0x (JSON,
+many spans), 2.3x (gzip), 3.0x (protobuf), 5.0x and 5.2x for one huge value
+(JSON, protobuf: the processor's line for that span is about 3x of it);
+200 x 5 clients: 0 failed, 0 lost.  Before bodies were decoded a batch of
+spans at a time (with a backlog of 5 and two writes per answer), the same
+figures were: keep-alive 30x the floor, peak RSS 7x to 13x the limit for
+many spans, and 446 of the 1,000 concurrent requests reset.
 """
 
 from __future__ import annotations

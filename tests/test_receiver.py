@@ -143,6 +143,7 @@ def test_chunked_request(receiver, processor):
     ],
     ids=["json", "not-an-object", "bad-id", "protobuf", "gzip", "truncated-gzip"],
 )
+@pytest.mark.filterwarnings("ignore:pytest-tracestore. the OTLP receiver refused")
 def test_malformed_bodies_get_400_and_the_receiver_keeps_serving(
     receiver, processor, body, content_type, headers, message
 ):
