@@ -644,8 +644,6 @@ class OTLPReceiver:
                 return
             outcome.reject(1, f"malformed span: {exc}")
             return
-        if len(records) < count:
-            outcome.reject(count - len(records), "spans that could not be read")
         taken = 0
         for record in records:
             problem = _impossible_time(record)
@@ -654,6 +652,9 @@ class OTLPReceiver:
                 continue
             self.processor.add_record(record)
             taken += 1
+        if len(records) < count:
+            # The decoder skipped spans it could not read (and warned why).
+            outcome.reject(count - len(records), "spans that could not be read")
         outcome.accepted += taken
         with self._lock:
             self.received += taken
