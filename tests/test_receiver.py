@@ -143,6 +143,7 @@ def test_chunked_request(receiver, processor):
     ],
     ids=["json", "not-an-object", "bad-id", "protobuf", "gzip", "truncated-gzip"],
 )
+@pytest.mark.filterwarnings("ignore:pytest-tracestore. the OTLP receiver refused")
 def test_malformed_bodies_get_400_and_the_receiver_keeps_serving(
     receiver, processor, body, content_type, headers, message
 ):
@@ -213,7 +214,7 @@ def test_bytes_and_key_value_list_attributes_fit_the_artifact(receiver, processo
 def test_binds_loopback_only_starts_once_and_stop_closes_the_port(processor):
     receiver = OTLPReceiver(processor)
     with pytest.raises(RuntimeError, match="not running"):
-        receiver.url
+        _ = receiver.url
     url = receiver.start()
     assert receiver.start() == url
     host, port = url[len("http://"):].split(":")

@@ -8,23 +8,29 @@ official OTLP exporter; :class:`OTLPReceiver` decodes each request into
 
 It speaks OTLP/HTTP for traces (``POST /v1/traces``) with ``http/protobuf``
 (which needs the ``opentelemetry-proto`` package: ``pytest-tracestore[otlp]``)
-and ``http/json``, compressed with gzip, deflate or not at all.  It binds to loopback only.  This
-module imports no pytest.
+and ``http/json``, compressed with gzip, deflate or not at all.  It binds to
+loopback only.  Bodies are read and inflated within a size limit and decoded a
+batch of spans at a time (:mod:`pytest_tracestore.ingest`), so one request
+costs a small multiple of its size.  This module imports no pytest.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import warnings
 import zlib
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any, Dict, Iterator, List, NoReturn, Optional
 
+from .ingest import Batch, json_batches, protobuf_batches
 from .otlp import records_from_traces_data
 from .processor import FileBasedSpanProcessor
+from .record import SpanRecord
+from .serialize import _Interner
 from .store import TraceStoreWarning
 
 __all__ = ["OTLPReceiver", "DEFAULT_MAX_BODY_BYTES", "TRACES_PATH"]
@@ -92,6 +98,93 @@ def _base_type(content_type: str) -> str:
 
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+# Bytes read off the connection at a time.
+_BLOCK = 1 << 16
+# The longest message an error answer carries.
+_MAX_MESSAGE = 2000
+
+
+class _Body:
+    """Collects a request body as it is read, inflating it on the way when compressed.
+
+    Both sizes are bounded by ``limit``: the body as sent and, when
+    compressed, the body once inflated, so a small bomb never expands past
+    the limit in memory.  A problem is kept, not raised, so that the rest of
+    the body can still be read off the connection before the answer.
+    """
+
+    def __init__(self, limit: int, encoding: str) -> None:
+        self.limit = limit
+        self.encoding = encoding
+        self.sent = 0
+        self.error: Optional[_RequestError] = None
+        self._size = 0
+        self._parts: List[bytes] = []
+        self._inflater: Any = self._new_inflater() if encoding in _ENCODINGS else None
+
+    @property
+    def inflating(self) -> bool:
+        """Whether the body is compressed, and so read a block at a time."""
+        return self._inflater is not None
+
+    def _new_inflater(self) -> Any:
+        return zlib.decompressobj(_ENCODINGS[self.encoding])
+
+    def feed(self, data: bytes) -> None:
+        self.sent += len(data)
+        if self.error is not None or not data:
+            return
+        if self.sent > self.limit:
+            self._fail(_too_large("request body", self.limit))
+        elif self._inflater is None:
+            self._keep(data)
+        else:
+            self._inflate(data)
+
+    def _inflate(self, data: bytes) -> None:
+        try:
+            while data and self.error is None:
+                if self._inflater.eof:
+                    # RFC 1952: a gzip body may be several members, one after
+                    # another; each is its own stream.  Deflate has no such form.
+                    if self.encoding != "gzip":
+                        raise _RequestError(400, "malformed deflate body: data after its end")
+                    self._inflater = self._new_inflater()
+                self._keep(self._inflater.decompress(data, self.limit + 1 - self._size))
+                inflater = self._inflater
+                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+        except zlib.error as exc:
+            self._fail(_RequestError(400, f"malformed {self.encoding} body: {exc}"))
+        except _RequestError as error:
+            self._fail(error)
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self.limit:
+            after = "" if self._inflater is None else " once decompressed"
+            self._fail(_too_large("request body", self.limit, after))
+        elif data:
+            self._parts.append(data)
+
+    def _fail(self, error: _RequestError) -> None:
+        self.error = error
+        self._parts = []
+
+    def result(self) -> bytes:
+        """The whole body; raises the first problem met."""
+        if self.error is None and self._inflater is not None and not self._inflater.eof:
+            self.error = _RequestError(400, f"malformed {self.encoding} body: truncated")
+        if self.error is not None:
+            raise self.error
+        parts, self._parts = self._parts, []
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _too_large(what: str, limit: int, after: str = "") -> _RequestError:
+    return _RequestError(
+        413, f"{what} is over the limit of {limit} bytes{after}", _RPC_RESOURCE_EXHAUSTED
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -100,10 +193,21 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "pytest-tracestore-otlp"
     # A client that promises a body and stalls must not hold a thread forever.
     timeout = 30
+    # Each answer leaves in one write (buffered, flushed once), and without
+    # Nagle's delay: a client that waits for the whole answer before its next
+    # request would otherwise wait for a delayed ACK on every keep-alive request.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a test run's output is no place for an access log."""
+
+    def handle_expect_100(self) -> bool:
+        """Send ``100 Continue`` at once: the client waits for it before sending the body."""
+        going_on = super().handle_expect_100()
+        self.wfile.flush()
+        return going_on
 
     def _answer(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
         self.send_response(status)
@@ -114,9 +218,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
+        self.wfile.flush()
 
     def _error(self, error: _RequestError, as_protobuf: bool, close: bool = False) -> None:
-        message = str(error)
+        message = _shorten(str(error))
         if as_protobuf:
             body, content_type = _status_protobuf(error.rpc_code, message), _PROTOBUF
         else:
@@ -127,19 +232,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         content_type = _base_type(self.headers.get("Content-Type", ""))
         as_protobuf = content_type == _PROTOBUF
+        box: List[bytes] = []
         try:
             if self.path.split("?", 1)[0] != TRACES_PATH:
                 raise _RequestError(
                     404, f"unknown path {self.path!r}: this receiver takes traces at {TRACES_PATH}",
                     _RPC_UNIMPLEMENTED,
                 )
-            body = self._read_body()
+            box.append(self._read_body())
         except _RequestError as error:
             # The body may be unread: the connection cannot be reused.
             self._error(error, as_protobuf, close=True)
             return
         try:
-            self.server.receiver._accept(content_type, body)
+            outcome = self.server.receiver._accept(content_type, box)
         except _RequestError as error:
             self._error(error, as_protobuf)
             return
@@ -148,58 +254,76 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(failure, as_protobuf)
             return
         if as_protobuf:
-            # An ExportTraceServiceResponse with no partial_success field set
-            # is the empty message: zero bytes.
-            self._answer(200, b"", _PROTOBUF)
+            self._answer(200, outcome.protobuf(), _PROTOBUF)
         else:
-            self._answer(200, b"{}", _JSON)
+            self._answer(200, outcome.json(), _JSON)
 
     def _read_body(self) -> bytes:
-        limit = self.server.receiver.max_body_bytes
-        transfer = self.headers.get("Transfer-Encoding", "").strip().lower()
-        if transfer == "chunked":
-            body = self._read_chunked(limit)
-        elif transfer not in ("", "identity"):
-            raise _RequestError(
-                501, f"unsupported Transfer-Encoding {transfer!r}", _RPC_UNIMPLEMENTED
-            )
-        else:
-            body = self._read_sized(limit)
+        transfer = self._framing()
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding in _ENCODINGS:
-            return _decompress(body, limit, encoding)
-        if encoding not in ("", "identity"):
+        if encoding not in _ENCODINGS and encoding not in ("", "identity"):
             raise _RequestError(
                 415,
                 f"unsupported Content-Encoding {encoding!r}: send gzip, deflate or no compression",
                 _RPC_UNIMPLEMENTED,
             )
-        return body
+        body = _Body(self.server.receiver.max_body_bytes, encoding)
+        if transfer == "chunked":
+            self._read_chunked(body)
+        else:
+            self._read_sized(body)
+        return body.result()
 
-    def _read_sized(self, limit: int) -> bytes:
+    def _framing(self) -> str:
+        # Two ways of saying where a body ends, or one said twice, are how
+        # requests are smuggled past a proxy: refuse them (and close).
+        lengths = self.headers.get_all("Content-Length") or []
+        transfers = self.headers.get_all("Transfer-Encoding") or []
+        if len(lengths) > 1:
+            raise _RequestError(400, "conflicting framing: more than one Content-Length header")
+        if len(transfers) > 1:
+            raise _RequestError(400, "conflicting framing: more than one Transfer-Encoding header")
+        transfer = transfers[0].strip().lower() if transfers else ""
+        if lengths and transfer:
+            raise _RequestError(
+                400, "conflicting framing: both Content-Length and Transfer-Encoding"
+            )
+        if transfer not in ("", "chunked"):
+            raise _RequestError(
+                501, f"unsupported Transfer-Encoding {transfer!r}", _RPC_UNIMPLEMENTED
+            )
+        return transfer
+
+    def _read_sized(self, body: _Body) -> None:
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             raise _RequestError(411, "send a Content-Length header or a chunked body")
-        try:
-            length = int(length_text)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise _RequestError(400, f"invalid Content-Length {length_text!r}") from None
-        if length > limit:
+        # Digits only: int() would also take "+5", " 5" or "1_0".
+        if not _DIGITS.fullmatch(length_text):
+            raise _RequestError(400, f"invalid Content-Length {length_text!r}")
+        length = int(length_text)
+        if length > body.limit:
             self._discard(length)
-            raise _RequestError(
-                413, f"request body of {length} bytes is over the limit of {limit} bytes",
-                _RPC_RESOURCE_EXHAUSTED,
-            )
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise _RequestError(400, f"request body ended after {len(body)} of {length} bytes")
-        return body
+            raise _too_large(f"request body of {length} bytes", body.limit)
+        self._read_into(body, length)
 
-    def _read_chunked(self, limit: int) -> bytes:
-        parts = []
-        total = 0
+    def _read_into(self, body: _Body, size: int) -> None:
+        got = 0
+        if not body.inflating and body.sent + size <= body.limit:
+            # One read into one buffer: blocks joined afterwards would need twice the memory.
+            block = self.rfile.read(size)
+            if len(block) < size:
+                raise _RequestError(400, f"request body ended after {len(block)} of {size} bytes")
+            body.feed(block)
+            return
+        while got < size:
+            block = self.rfile.read(min(size - got, _BLOCK))
+            if not block:
+                raise _RequestError(400, f"request body ended after {got} of {size} bytes")
+            got += len(block)
+            body.feed(block)
+
+    def _read_chunked(self, body: _Body) -> None:
         while True:
             line = self.rfile.readline(1024)
             field = line.split(b";", 1)[0].strip()
@@ -209,24 +333,17 @@ class _Handler(BaseHTTPRequestHandler):
             size = int(field, 16)
             if size == 0:
                 break
-            total += size
-            if total > limit:
-                self._discard(size)
-            else:
-                parts.append(self.rfile.read(size))
-                if len(parts[-1]) != size:
-                    raise _RequestError(400, "malformed chunked body: a chunk ended early")
+            if body.sent + size > _MAX_DISCARD:
+                raise _too_large("request body", body.limit)
+            try:
+                self._read_into(body, size)
+            except _RequestError:
+                raise _RequestError(400, "malformed chunked body: a chunk ended early") from None
             if self.rfile.readline(3).strip():
                 raise _RequestError(400, "malformed chunked body: no line end after a chunk")
         # Skip any trailer fields, up to the empty line that ends the body.
         while self.rfile.readline(1024).strip():
             pass
-        if total > limit:
-            raise _RequestError(
-                413, f"request body of {total} bytes is over the limit of {limit} bytes",
-                _RPC_RESOURCE_EXHAUSTED,
-            )
-        return b"".join(parts)
 
     def _discard(self, size: int) -> None:
         # Read a refused body to its end (up to a bound) before answering:
@@ -234,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
         # instead of the 413 that says why.
         left = min(size, _MAX_DISCARD)
         while left > 0:
-            block = self.rfile.read(min(left, 65536))
+            block = self.rfile.read(min(left, _BLOCK))
             if not block:
                 return
             left -= len(block)
@@ -246,21 +363,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
 
-def _decompress(body: bytes, limit: int, encoding: str) -> bytes:
-    # Bounded: a small bomb must not expand past the limit in memory.
-    inflater = zlib.decompressobj(_ENCODINGS[encoding])
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise _RequestError(400, f"malformed {encoding} body: {exc}") from None
-    if len(data) > limit:
-        raise _RequestError(
-            413, f"request body is over the limit of {limit} bytes once decompressed",
-            _RPC_RESOURCE_EXHAUSTED,
-        )
-    if not inflater.eof:
-        raise _RequestError(400, f"malformed {encoding} body: truncated")
-    return data
+def _shorten(message: str) -> str:
+    # An answer names the problem; it need not echo a huge value back.
+    if len(message) <= _MAX_MESSAGE:
+        return message
+    return message[: _MAX_MESSAGE - 1] + "…"
 
 
 class _Server(ThreadingHTTPServer):
@@ -268,7 +375,103 @@ class _Server(ThreadingHTTPServer):
     # shutdown wait on a keep-alive connection an exporter holds open.
     daemon_threads = True
     block_on_close = False
+    # The listen backlog: a test suite may start many exporters at once, and
+    # connections past a full queue are dropped or reset.
+    request_queue_size = 1024
     receiver: OTLPReceiver
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (or stalled) is no news; anything else is a warning.
+
+        socketserver would print a traceback to stderr, in the middle of the
+        test run's output.
+        """
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        warnings.warn(
+            f"pytest-tracestore: the OTLP receiver failed on a request: {error!r}",
+            TraceStoreWarning,
+            stacklevel=2,
+        )
+
+
+# A UTF-8 sequence for a character beyond the Basic Multilingual Plane.
+_ASTRAL = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _json_text(body: bytes) -> str:
+    # One character beyond the BMP makes Python store the whole text at four
+    # bytes a character: four times an ASCII body.  Written as JSON escapes
+    # (which can only stand inside strings, where such characters are allowed),
+    # the same text decodes to the same values at one or two bytes a character.
+    if _ASTRAL.search(body) is not None:
+        body = _ASTRAL.sub(lambda m: json.dumps(m.group().decode("utf-8"))[1:-1].encode(), body)
+    return body.decode("utf-8")
+
+
+# What an OTLP timestamp can hold (fixed64 nanoseconds since 1970: up to the
+# year 2554), and so what every reader of the artifact can show as a date.
+_MAX_TIME = 2**64 - 1
+
+
+def _impossible_time(record: SpanRecord) -> Optional[str]:
+    # An end before the start is kept: wall clocks can step back mid-span.
+    times = [("startTimeUnixNano", record.start_time), ("endTimeUnixNano", record.end_time)]
+    times += [(f"events[{i}].timeUnixNano", e.timestamp) for i, e in enumerate(record.events)]
+    for field, value in times:
+        if not 0 <= value <= _MAX_TIME:
+            return (
+                f"span {record.name!r} (spanId {record.span_id}): {field} {value} is outside "
+                f"0 to {_MAX_TIME} (nanoseconds since 1970, as OTLP's fixed64 holds them)"
+            )
+    return None
+
+
+def _one_by_one(data: Mapping[str, Any]) -> Iterator[Dict[str, Any]]:
+    # A batch from ingest: one resource, one scope level, its spans.
+    (resource_spans,) = data["resourceSpans"]
+    (level,) = resource_spans["scopeSpans"]
+    for span in level["spans"]:
+        single = dict(level, spans=[span])
+        yield {"resourceSpans": [{"resource": resource_spans["resource"], "scopeSpans": [single]}]}
+
+
+class _Outcome:
+    """What became of one request's spans: how many were recorded, how many refused and why."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.rejected = 0
+        self.first_problem = ""
+        # Equal resources and scopes are shared between the request's batches.
+        self.interner = _Interner()
+
+    def reject(self, count: int, problem: str) -> None:
+        self.rejected += count
+        self.first_problem = self.first_problem or problem
+
+    def summary(self) -> str:
+        """``"1 span: <problem>"``, or ``"N spans; the first: <problem>"``."""
+        if self.rejected == 1:
+            return f"1 span: {self.first_problem}"
+        return f"{self.rejected} spans; the first: {self.first_problem}"
+
+    def json(self) -> bytes:
+        """The ExportTraceServiceResponse, in OTLP/JSON."""
+        if not self.rejected:
+            return b"{}"
+        partial = {"rejectedSpans": str(self.rejected), "errorMessage": _shorten(self.summary())}
+        return json.dumps({"partialSuccess": partial}).encode("utf-8")
+
+    def protobuf(self) -> bytes:
+        """The ExportTraceServiceResponse, in protobuf (empty when every span was taken)."""
+        if not self.rejected:
+            return b""
+        text = _shorten(self.summary()).encode("utf-8")
+        # ExportTracePartialSuccess: rejected_spans = 1, error_message = 2.
+        partial = b"\x08" + _varint(self.rejected) + b"\x12" + _varint(len(text)) + text
+        return b"\x0a" + _varint(len(partial)) + partial
 
 
 class OTLPReceiver:
@@ -284,7 +487,10 @@ class OTLPReceiver:
     one 400, an unsupported content type or encoding 415; the answer carries
     a ``google.rpc.Status`` naming the problem.  Accepted spans go to
     ``processor.add_record``: the run's store, the current test's view and the
-    artifact file.
+    artifact file.  A span that cannot be taken (a timestamp outside 0 to
+    2**64-1 ns, a bad id) is refused on its own: the answer is OTLP's partial
+    success (200 with ``partialSuccess``), or 400 when no span was taken, and
+    a :class:`TraceStoreWarning` says why.
     """
 
     def __init__(
@@ -308,7 +514,6 @@ class OTLPReceiver:
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
-        self._protobuf_decoder: Optional[Callable[[bytes], Any]] = None
         self._warned_no_protobuf = False
         self.received = 0
         self._idle = threading.Condition()
@@ -368,82 +573,93 @@ class OTLPReceiver:
 
     # -- decoding -------------------------------------------------------
 
-    def _accept(self, content_type: str, body: bytes) -> int:
-        """Decode one export request body and record its spans; return how many.
+    def _accept(self, content_type: str, box: List[bytes]) -> _Outcome:
+        """Decode one export request body (the one item of ``box``) and record its spans.
 
         Raises ``_RequestError`` (an HTTP status and a message) for a body
-        that cannot be taken.  :meth:`stop` waits for the requests counted
-        here, so their spans reach the processor before it closes.
+        that cannot be taken, or whose spans were all refused.  :meth:`stop`
+        waits for the requests counted here, so their spans reach the
+        processor before it closes.  The body comes in a box so that no frame
+        keeps it alive once it has been decoded.
         """
         with self._idle:
             if self._stopping:
                 raise _RequestError(503, "the receiver is stopping", _RPC_UNAVAILABLE)
             self._in_flight += 1
         try:
-            return self._record(content_type, body)
+            outcome = self._record(content_type, box)
         finally:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
+        if outcome.rejected:
+            warnings.warn(
+                f"pytest-tracestore: the OTLP receiver refused {outcome.summary()}",
+                TraceStoreWarning,
+                stacklevel=2,
+            )
+            if not outcome.accepted:
+                raise _RequestError(400, outcome.summary())
+        return outcome
 
-    def _record(self, content_type: str, body: bytes) -> int:
+    def _record(self, content_type: str, box: List[bytes]) -> _Outcome:
+        outcome = _Outcome()
+        try:
+            for data, count in self._batches(content_type, box):
+                self._take(data, count, outcome)
+        except ValueError as exc:
+            message = str(exc)
+            if outcome.accepted:
+                message += f" (the {outcome.accepted} spans before it were recorded)"
+            raise _RequestError(400, message) from None
+        return outcome
+
+    def _batches(self, content_type: str, box: List[bytes]) -> Iterator[Batch]:
         if content_type == _PROTOBUF:
-            data = self._decode_protobuf(body)
-        elif content_type == _JSON:
             try:
-                data = json.loads(body)
-            except ValueError as exc:  # UnicodeDecodeError is one too
-                raise _RequestError(400, f"malformed JSON body: {exc}") from None
-        else:
-            raise _RequestError(
-                415,
-                f"unsupported Content-Type {content_type or '(none)'!r}: "
-                f"send {_PROTOBUF} or {_JSON}",
-                _RPC_UNIMPLEMENTED,
-            )
-        if not isinstance(data, Mapping):
-            raise _RequestError(
-                400, f"expected an ExportTraceServiceRequest object, got {type(data).__name__}"
-            )
-        if not data:
-            return 0  # an empty request (no resourceSpans) is valid and holds nothing
+                return protobuf_batches(box.pop())
+            except ImportError:
+                self._no_protobuf()
+        if content_type == _JSON:
+            try:
+                text = _json_text(box.pop())
+            except UnicodeDecodeError as exc:
+                raise _RequestError(400, f"malformed JSON body: not UTF-8: {exc}") from None
+            return json_batches(text)
+        raise _RequestError(
+            415,
+            f"unsupported Content-Type {content_type or '(none)'!r}: "
+            f"send {_PROTOBUF} or {_JSON}",
+            _RPC_UNIMPLEMENTED,
+        )
+
+    def _take(self, data: Mapping[str, Any], count: int, outcome: _Outcome) -> None:
         try:
-            records = records_from_traces_data(data)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise _RequestError(400, f"malformed ExportTraceServiceRequest: {exc}") from None
+            records = records_from_traces_data(data, interner=outcome.interner)
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            if count > 1:
+                # Find the span at fault, and keep the others of its batch.
+                for single in _one_by_one(data):
+                    self._take(single, 1, outcome)
+                return
+            outcome.reject(1, f"malformed span: {exc}")
+            return
+        taken = 0
         for record in records:
+            problem = _impossible_time(record)
+            if problem is not None:
+                outcome.reject(1, problem)
+                continue
             self.processor.add_record(record)
+            taken += 1
+        if len(records) < count:
+            # The decoder skipped spans it could not read (and warned why).
+            outcome.reject(count - len(records), "spans that could not be read")
+        outcome.accepted += taken
         with self._lock:
-            self.received += len(records)
-        return len(records)
+            self.received += taken
 
-    def _decode_protobuf(self, body: bytes) -> Any:
-        decoder = self._protobuf_decoder
-        if decoder is None:
-            decoder = self._protobuf_decoder = self._load_protobuf_decoder()
-        return decoder(body)
-
-    def _load_protobuf_decoder(self) -> Callable[[bytes], Any]:
-        try:
-            from google.protobuf.json_format import MessageToDict
-            from google.protobuf.message import DecodeError
-            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-                ExportTraceServiceRequest,
-            )
-        except ImportError:
-            return self._no_protobuf
-
-        def decode(body: bytes) -> Any:
-            request = ExportTraceServiceRequest()
-            try:
-                request.ParseFromString(body)
-            except DecodeError as exc:
-                raise _RequestError(400, f"malformed protobuf body: {exc}") from None
-            return MessageToDict(request)
-
-        return decode
-
-    def _no_protobuf(self, body: bytes) -> Any:
+    def _no_protobuf(self) -> NoReturn:
         with self._lock:
             warn, self._warned_no_protobuf = not self._warned_no_protobuf, True
         if warn:
