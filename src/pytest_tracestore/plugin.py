@@ -154,6 +154,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        "trace_store_redact_values",
+        help="true (the default) also hides credentials inside URLs and connection "
+        "strings (user:pass@, ?access_token=...) in trace files; false turns that off",
+        default="true",
+    )
+    parser.addini(
         "trace_store_path",
         help="JSONL file that receives every finished span of the run, "
         "relative to the ini file's folder",
@@ -286,8 +292,13 @@ def _read_report_settings(config: pytest.Config) -> ReportSettings:
         failed_dir = _resolve(config, value, where)
         if failed_dir.exists() and not failed_dir.is_dir():
             raise pytest.UsageError(f"{where}: {failed_dir} is a file; give a folder")
+    text = str(config.getini("trace_store_redact_values")).strip().lower()
+    if text not in _TRUTH:
+        raise pytest.UsageError(
+            f"trace_store_redact_values (ini): expected true or false, got {text!r}"
+        )
     try:
-        redaction = policy_from_lines(config.getini("trace_store_redact"))
+        redaction = policy_from_lines(config.getini("trace_store_redact"), values=_TRUTH[text])
     except ValueError as exc:
         raise pytest.UsageError(f"trace_store_redact (ini): {exc}") from None
     return ReportSettings(report, fail_on_error, failed_dir, redaction)
