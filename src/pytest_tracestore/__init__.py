@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from .query import Query
     from .receiver import OTLPReceiver
     from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
-    from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
+    from .redact import (
+        DEFAULT_REDACT_PATTERNS,
+        SENSITIVE_PARAMETERS,
+        VALUE_PATTERNS,
+        RedactionPlan,
+        RedactionPolicy,
+    )
     from .store import ScopedTraceStore, TraceStore
 
 # Where each public name lives.  They load when first asked for, not when the
@@ -34,6 +40,9 @@ _LAZY = {
     "Query": "query",
     "RedactionPolicy": "redact",
     "DEFAULT_REDACT_PATTERNS": "redact",
+    "RedactionPlan": "redact",
+    "SENSITIVE_PARAMETERS": "redact",
+    "VALUE_PATTERNS": "redact",
     "Scope": "record",
     "ScopedTraceStore": "store",
     "SpanEvent": "record",
@@ -65,7 +74,9 @@ __all__ = [
     "FrozenAttributes",
     "OTLPReceiver",
     "Query",
+    "RedactionPlan",
     "RedactionPolicy",
+    "SENSITIVE_PARAMETERS",
     "Scope",
     "ScopedTraceStore",
     "SpanEvent",
@@ -73,5 +84,6 @@ __all__ = [
     "SpanRecord",
     "TraceStore",
     "TraceStoreWarning",
+    "VALUE_PATTERNS",
     "__version__",
 ]

@@ -362,7 +362,7 @@ class RedactionPolicy:
             entry = (resource, self.redact_attributes(resource))
             if len(self._resources) < _CACHE_LIMIT:
                 self._resources[id(resource)] = entry
-        return entry[1]  # type: ignore[no-any-return]
+        return entry[1]
 
     def redact_record(self, record: SpanRecord) -> SpanRecord:
         """A copy of ``record`` with secrets in its name and in its span, event,
