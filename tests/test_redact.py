@@ -216,3 +216,18 @@ def test_otlp_format_is_redacted_too(tmp_path):
     assert "s3cr3t" not in text and "hunter2" not in text
     assert text.count(REDACTED) == 2
     assert processor.store.span(name="login").events[0].attributes["db.password"] == "hunter2"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 200_000 + "@",  # letters that never become a scheme
+        " " * 200_000 + "=x",  # white space that never becomes a name
+        "https://" + "u" * 200_000 + "@h?" + "&x=1" * 20_000,
+    ],
+    ids=["letters", "spaces", "long-url"],
+)
+def test_scrub_is_linear_on_hostile_values(text):
+    # Quadratic matching would not finish here in any reasonable time.
+    out = RedactionPolicy().scrub(text)
+    assert REDACTED not in out or out.startswith("https://[REDACTED]@h?")

@@ -92,11 +92,15 @@ _CACHE_LIMIT = 4096
 
 # ``scheme://userinfo@``: the userinfo is replaced whole, since a token is
 # often the user name (``https://ghp_...@github.com``).  Greedy up to the
-# last ``@`` before the path, so a password with a raw ``@`` goes too.
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]+@")
+# last ``@`` before the path, so a password with a raw ``@`` goes too.  The
+# lookbehind starts a scheme only where a word starts, which keeps a long run
+# of letters from being retried at every position (quadratic time).
+_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]+@")
 # ``name=`` after a separator of a query string (``?``, ``&``, ``#``, ``;``)
-# or of a key=value connection string (``;`` or white space).
-_PARAMETER = re.compile(r"(?:^|[?&;#\s])\s*([^\s=&;?#/]+)\s*=\s*")
+# or of a key=value connection string (``;`` or white space).  No ``\s*``
+# after the separator: in a run of white space the last one is the separator,
+# and each match attempt stays short.
+_PARAMETER = re.compile(r"(?:^|[?&;#\s])([^\s=&;?#/]+)\s*=\s*")
 # A parameter's value: braced or quoted (connection strings), else up to the
 # next separator.
 _VALUE = re.compile(r"\{[^}]*\}|\"[^\"]*\"|'[^']*'|[^&;#\s]*")
