@@ -193,6 +193,27 @@ def test_value_scanning_can_be_turned_off(tmp_path, file_format):
     assert "sk-live-4242424242" not in text  # key patterns still apply
 
 
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_records_from_elsewhere_are_redacted_too(tmp_path, file_format, record_factory):
+    # What the OTLP receiver hands the processor: a record, not an SDK span.
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, format=file_format)
+    record = record_factory(
+        name="GET /cb?code=Rc-Code-1",
+        attributes={"url.full": "https://u:Rc-Pass-2@h/x", "user.id": "bob"},
+        resource={"cloud.api_key": "Rc-Key-3", "service.name": "svc"},
+    )
+    processor.add_record(record)
+    processor.add_record(record_factory(resource=record.resource))
+    text = path.read_text(encoding="utf-8")
+    assert not [s for s in ("Rc-Code-1", "Rc-Pass-2", "Rc-Key-3") if s in text]
+    first, second = TraceStore.load(path)
+    assert first.name == "GET /cb?code=[REDACTED]"
+    assert first.attributes == {"url.full": "https://[REDACTED]@h/x", "user.id": "bob"}
+    assert dict(first.resource) == dict(second.resource) == {"cloud.api_key": REDACTED, "service.name": "svc"}
+    assert processor.store.span(name="GET /cb?code=Rc-Code-1").resource["cloud.api_key"] == "Rc-Key-3"
+
+
 # -- through pytest: the artifact, the failed-dir file, the report section --
 
 INNER_TEST = """
