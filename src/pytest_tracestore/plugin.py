@@ -149,7 +149,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "trace_store_redact",
         help="glob patterns over attribute keys whose values are written as "
         "[REDACTED] in trace files; 'default' stands for the built-in list, "
-        "'none' turns redaction off",
+        "'none' alone for no patterns",
         type="linelist",
         default=[],
     )
