@@ -95,15 +95,16 @@ _CACHE_LIMIT = 4096
 # last ``@`` before the path, so a password with a raw ``@`` goes too.  The
 # lookbehind starts a scheme only where a word starts, which keeps a long run
 # of letters from being retried at every position (quadratic time).
-_USERINFO = re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]+@")
+_USERINFO = r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]+@"
 # ``name=`` after a separator of a query string (``?``, ``&``, ``#``, ``;``)
 # or of a key=value connection string (``;`` or white space).  No ``\s*``
 # after the separator: in a run of white space the last one is the separator,
 # and each match attempt stays short.
-_PARAMETER = re.compile(r"(?:^|[?&;#\s])([^\s=&;?#/]+)\s*=\s*")
+_PARAMETER = r"(?:^|[?&;#\s])([^\s=&;?#/]+)\s*=\s*"
 # A parameter's value: braced or quoted (connection strings), else up to the
-# next separator.
-_VALUE = re.compile(r"\{[^}]*\}|\"[^\"]*\"|'[^']*'|[^&;#\s]*")
+# next separator.  All three are compiled on first use, like the key
+# patterns: most runs never scan a value.
+_VALUE = r"\{[^}]*\}|\"[^\"]*\"|'[^']*'|[^&;#\s]*"
 
 
 class RedactionPlan:
@@ -192,6 +193,7 @@ class RedactionPolicy:
         "_names",
         "_parameters",
         "_resources",
+        "_scrubbers",
     )
 
     def __init__(
@@ -212,6 +214,7 @@ class RedactionPolicy:
         # id(resource) -> (resource, redacted): resources are interned, and
         # the OTLP encoder caches its text per resource object.
         self._resources: Dict[int, Tuple[Any, Any]] = {}
+        self._scrubbers: Optional[Tuple[Pattern[str], Pattern[str], Pattern[str]]] = None
 
     # -- decisions over keys ---------------------------------------------
 
@@ -271,16 +274,23 @@ class RedactionPolicy:
         ``text`` itself when there are none.  Ignores :attr:`values`."""
         if "@" not in text and "=" not in text:
             return text
-        out = _USERINFO.sub(r"\1" + REDACTED + "@", text) if "@" in text else text
+        regexes = self._scrubbers
+        if regexes is None:
+            regexes = self._scrubbers = (
+                re.compile(_USERINFO),
+                re.compile(_PARAMETER),
+                re.compile(_VALUE),
+            )
+        out = regexes[0].sub(r"\1" + REDACTED + "@", text) if "@" in text else text
         if "=" in out:
-            out = self._scrub_parameters(out)
+            out = self._scrub_parameters(out, regexes[1], regexes[2])
         return text if out == text else out
 
-    def _scrub_parameters(self, text: str) -> str:
+    def _scrub_parameters(self, text: str, parameter: Pattern[str], value: Pattern[str]) -> str:
         parts = []
         done = pos = 0
         while True:
-            found = _PARAMETER.search(text, pos)
+            found = parameter.search(text, pos)
             if found is None:
                 break
             start = found.end()
@@ -288,7 +298,7 @@ class RedactionPolicy:
             if not self._sensitive_parameter(found.group(1)):
                 # Not taken as a value: a URL inside it has parameters too.
                 continue
-            end = _VALUE.match(text, start).end()  # type: ignore[union-attr]
+            end = value.match(text, start).end()  # type: ignore[union-attr]
             if end > start:
                 parts.append(text[done:start])
                 parts.append(REDACTED)
