@@ -322,3 +322,4 @@ def test_a_bad_value_scanning_setting_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess()
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*trace_store_redact_values (ini): expected true or false, got 'maybe'*"])
+    assert "Traceback" not in result.stderr.str()
