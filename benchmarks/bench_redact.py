@@ -27,7 +27,7 @@ For the steady second figure, count instructions of one setup:
 
 and the same with ``none``: the difference over 4,000 spans is the
 instructions per span, start-up cancelled out.  Set ``PYTHONHASHSEED=0``:
-with random hash seeds the totals of two runs differ by up to 1%.
+with random hash seeds two runs of one setup can differ by a percent or so.
 """
 
 from __future__ import annotations
