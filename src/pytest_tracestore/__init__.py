@@ -36,7 +36,13 @@ if TYPE_CHECKING:
     from .query import Query
     from .receiver import OTLPReceiver
     from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
-    from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
+    from .redact import (
+        DEFAULT_REDACT_PATTERNS,
+        SENSITIVE_PARAMETERS,
+        VALUE_PATTERNS,
+        RedactionPlan,
+        RedactionPolicy,
+    )
     from .snapshot import DEFAULT_VOLATILE_ATTRIBUTES
     from .store import ScopedTraceStore, TraceStore
     from .trace import Trace
@@ -68,6 +74,9 @@ _LAZY = {
     "Query": "query",
     "RedactionPolicy": "redact",
     "DEFAULT_REDACT_PATTERNS": "redact",
+    "RedactionPlan": "redact",
+    "SENSITIVE_PARAMETERS": "redact",
+    "VALUE_PATTERNS": "redact",
     "Scope": "record",
     "ScopedTraceStore": "store",
     "SpanEvent": "record",
@@ -102,7 +111,9 @@ __all__ = [
     "Matcher",
     "OTLPReceiver",
     "Query",
+    "RedactionPlan",
     "RedactionPolicy",
+    "SENSITIVE_PARAMETERS",
     "Scope",
     "ScopedTraceStore",
     "SpanEvent",
@@ -111,6 +122,7 @@ __all__ = [
     "Trace",
     "TraceStore",
     "TraceStoreWarning",
+    "VALUE_PATTERNS",
     "__version__",
     "all_of",
     "any_of",

@@ -194,6 +194,14 @@ def _read_failed_dir(config: pytest.Config) -> Optional[Path]:
     return folder
 
 
+def _read_bool_ini(config: pytest.Config, name: str) -> bool:
+    """A true/false ini key, spelt as pytest spells its own; anything else is a usage error."""
+    text = str(config.getini(name)).strip().lower()
+    if text not in _TRUTH:
+        raise pytest.UsageError(f"{name} (ini): expected true or false, got {text!r}")
+    return _TRUTH[text]
+
+
 def read_report_settings(config: pytest.Config) -> ReportSettings:
     value, where = setting(config, "trace_store_report")
     report = "failed" if value is None else value.strip().lower()
@@ -203,15 +211,11 @@ def read_report_settings(config: pytest.Config) -> ReportSettings:
         )
     fail_on_error = bool(config.getoption("trace_store_fail_on_error"))
     if not fail_on_error:
-        text = str(config.getini("trace_store_fail_on_error")).strip().lower()
-        if text not in _TRUTH:
-            raise pytest.UsageError(
-                f"trace_store_fail_on_error (ini): expected true or false, got {text!r}"
-            )
-        fail_on_error = _TRUTH[text]
+        fail_on_error = _read_bool_ini(config, "trace_store_fail_on_error")
     failed_dir = _read_failed_dir(config)
+    redact_values = _read_bool_ini(config, "trace_store_redact_values")
     try:
-        redaction = policy_from_lines(config.getini("trace_store_redact"))
+        redaction = policy_from_lines(config.getini("trace_store_redact"), values=redact_values)
     except ValueError as exc:
         raise pytest.UsageError(f"trace_store_redact (ini): {exc}") from None
     return ReportSettings(report, fail_on_error, failed_dir, redaction)

@@ -150,9 +150,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "trace_store_redact",
         help="glob patterns over attribute keys whose values are written as "
         "[REDACTED] in trace files; 'default' stands for the built-in list, "
-        "'none' turns redaction off",
+        "'none' alone for no patterns",
         type="linelist",
         default=[],
+    )
+    parser.addini(
+        "trace_store_redact_values",
+        help="true (the default) also hides credentials inside URLs and connection "
+        "strings (user:pass@, ?access_token=...) in trace files; false turns that off",
+        default="true",
     )
     parser.addini(
         "trace_store_path",

@@ -41,7 +41,7 @@ def format_attributes(
         return ""
     items = list(attributes.items())
     shown = [
-        f"{key}={'[REDACTED]' if redaction and redaction.matches(key) else _value(value)}"
+        f"{key}={_value(redaction.redact_value(key, value) if redaction else value)}"
         for key, value in items[:_MAX_ATTRIBUTES]
     ]
     if len(items) > _MAX_ATTRIBUTES:
@@ -64,7 +64,7 @@ def _line(
     attributes: bool,
     redaction: Optional[RedactionPolicy],
 ) -> str:
-    parts = [record.name]
+    parts = [redaction.redact_name(record.name) if redaction else record.name]
     if record.kind != "INTERNAL":
         parts.append(f"[{record.kind}]")
     if durations:

@@ -30,7 +30,7 @@ from .record import (
     make_attributes,
     make_link,
 )
-from .redact import REDACTED, RedactionPolicy
+from .redact import RedactionPlan, RedactionPolicy
 
 __all__ = [
     "SpanConverter",
@@ -274,9 +274,13 @@ class SpanConverter:
         self._interner = _Interner()
         # An empty policy redacts nothing: skip it entirely on the hot path.
         self._redaction = redaction if redaction else None
-        # SDK key tuple -> (the shared key tuple, the keys whose values the
-        # line hides): both decided once per key set, not per span.
-        self._keysets: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        # SDK key tuple -> (the shared key tuple, what the line hides or
+        # scans, None for nothing): both decided once per key set, not per span.
+        self._keysets: dict[tuple[str, ...], tuple[tuple[str, ...], RedactionPlan | None]] = {}
+        # Span names are redacted only when they could hold a URL's secrets.
+        self._redact_name = (
+            self._redaction.redact_name if self._redaction and self._redaction.values else None
+        )
         # id(object) -> (object, converted): holding the object keeps its id unique.
         self._resources: dict[int, tuple[Any, FrozenAttributes, str]] = {}
         self._scopes: dict[int, tuple[Any, Scope | None, str]] = {}
@@ -297,7 +301,8 @@ class SpanConverter:
         if entry is None or entry[0] is not resource:
             attrs = dict(resource.attributes) if resource is not None else {}
             frozen = self._interner.resource(attrs)
-            entry = (resource, frozen, dumps_line(_attrs_dict(frozen)))
+            shown = self._redaction.redact_resource(frozen) if self._redaction else frozen
+            entry = (resource, frozen, dumps_line(_attrs_dict(shown)))
             if len(self._resources) < _CACHE_LIMIT:
                 self._resources[id(resource)] = entry
         return entry[1], entry[2]
@@ -349,16 +354,12 @@ class SpanConverter:
         entry = self._keysets.get(keys)
         if entry is None:
             entry = self._keyset(keys)
-        shared, hidden = entry
-        line = attrs
-        if hidden:
-            line = dict(attrs)
-            line.update(dict.fromkeys(hidden, REDACTED))
-        return shared, tuple(attrs.values()), line
+        shared, plan = entry
+        return shared, tuple(attrs.values()), attrs if plan is None else plan.apply(attrs)
 
-    def _keyset(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _keyset(self, keys: tuple[str, ...]) -> tuple[tuple[str, ...], RedactionPlan | None]:
         redaction = self._redaction
-        entry = (keys, redaction.hidden_keys(keys) if redaction is not None else ())
+        entry = (keys, redaction.plan(keys) if redaction is not None else None)
         if len(self._keysets) < _CACHE_LIMIT:
             self._keysets[keys] = entry
         return entry
@@ -457,10 +458,9 @@ class SpanConverter:
             if keyset is None:
                 keyset = self._keyset(attr_keys)
             attr_values = tuple(line_attrs.values())
-            attr_keys, hidden = keyset
-            if hidden:
-                line_attrs = dict(line_attrs)
-                line_attrs.update(dict.fromkeys(hidden, REDACTED))
+            attr_keys, plan = keyset
+            if plan is not None:
+                line_attrs = plan.apply(line_attrs)
         else:
             attr_keys = attr_values = ()
         pair = self._pair
@@ -515,12 +515,17 @@ class SpanConverter:
                 found = self._shared_entry(res, scp)
             self._last_shared = shared = found
         state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
+        redact_name = self._redact_name
+        if redact_name is not None and ("@" in name or "=" in name):
+            line_name = redact_name(name)
+        else:
+            line_name = name
         # One f-string, built in one go: joining its parts with + would copy
         # the whole line once per part.
         line = (
             f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
             f'"parent_span_id":{parent_json},'
-            f'"name":{_encode_str(name)},"kind":"{kind}","status":"{status_code}",'
+            f'"name":{_encode_str(line_name)},"kind":"{kind}","status":"{status_code}",'
             f'"status_description":{"null" if description is None else _encode_str(description)},'
             f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
             f'"attributes":{dumps_line(line_attrs) if line_attrs else "{}"},"events":{events_json},'
