@@ -665,6 +665,12 @@ class _CountingLock:
     def __exit__(self, *exc):
         return self.lock.__exit__(*exc)
 
+    def acquire(self):  # the fork handlers take the lock too
+        return self.lock.acquire()
+
+    def release(self):
+        return self.lock.release()
+
 
 def test_a_read_waits_for_a_drain_running_in_another_thread(tmp_path, monkeypatch):
     # The drainer is adding "mine" and "bg" to the store: a read in another
@@ -801,7 +807,7 @@ def test_a_trim_that_fails_before_replacing_leaves_the_file_and_its_line_times(
         processor.add_record(record_factory(start_time=1, end_time=end))
     assert processor.line_end_times() == [10, 20, 30]
 
-    def full_disk(kept):
+    def full_disk(*args):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(processor._file, "_replace", full_disk)
@@ -842,3 +848,134 @@ def test_a_span_that_cannot_be_converted_is_skipped_with_one_warning(tmp_path, m
     assert len([w for w in caught if "odd span" in str(w.message)]) == 1
     processor.shutdown()
     assert [line["name"] for line in read_lines(tmp_path / "spans.jsonl")] == ["a", "b"]
+
+
+def _interrupt_before_write(monkeypatch, processor):
+    real = os.write
+    state = {"armed": True}
+
+    def write(fd, data):
+        if state.pop("armed", False):
+            raise KeyboardInterrupt
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def _interrupt_after_write(monkeypatch, processor):
+    real = os.write
+    state = {"armed": True}
+
+    def write(fd, data):
+        written = real(fd, data)
+        if state.pop("armed", False):
+            raise KeyboardInterrupt
+        return written
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def _interrupt_in_fsync(monkeypatch, processor):
+    # Right after the line went in, before its size is noted.
+    processor._file.fsync = True
+    state = {"armed": True}
+    real = os.fsync
+
+    def fsync(fd):
+        if state.pop("armed", False):
+            raise KeyboardInterrupt
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _interrupt_store_add(after: bool):
+    def arm(monkeypatch, processor):
+        real = processor.store._add_batch
+        state = {"armed": True}
+
+        def add(records, total):
+            if after:
+                real(records, total)
+            if state.pop("armed", False):
+                raise KeyboardInterrupt
+            if not after:
+                real(records, total)
+
+        monkeypatch.setattr(processor.store, "_add_batch", add)
+
+    return arm
+
+
+def _interrupt_replace(after: bool):
+    def arm(monkeypatch, processor):
+        real = os.replace
+        state = {"armed": True}
+
+        def replace(src, dst):
+            if after:
+                real(src, dst)
+            if state.pop("armed", False):
+                raise KeyboardInterrupt
+            if not after:
+                real(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+
+    return arm
+
+
+@pytest.mark.parametrize(
+    "arm",
+    [
+        _interrupt_before_write,
+        _interrupt_after_write,
+        _interrupt_in_fsync,
+        _interrupt_store_add(after=False),
+        _interrupt_store_add(after=True),
+        _interrupt_replace(after=False),
+        _interrupt_replace(after=True),
+    ],
+    ids=[
+        "before-write", "after-write", "before-sizes-noted", "store-add-before",
+        "store-add-after", "replace-before", "replace-after",
+    ],
+)
+def test_an_interrupt_anywhere_in_the_write_path_keeps_file_sizes_and_store_in_step(
+    tmp_path, monkeypatch, arm
+):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=3, batch_size=1)
+    tracer = provider_with(processor).get_tracer("t")
+    for name in ("a", "b"):
+        with tracer.start_as_current_span(name):
+            pass
+    arm(monkeypatch, processor)
+    interrupted = 0
+    for name in ("c", "d", "e"):
+        try:
+            with tracer.start_as_current_span(name):
+                pass
+        except KeyboardInterrupt:
+            interrupted += 1
+    try:
+        processor._file.trim()  # a trim, with or without the interrupt armed for it
+    except KeyboardInterrupt:
+        interrupted += 1
+    assert interrupted == 1
+    monkeypatch.undo()
+    # Every span is in both, once, or in neither; sizes describe the file.
+    data = path.read_bytes()
+    assert processor.line_sizes() == [len(x) for x in data.splitlines(keepends=True)]
+    in_file = [json.loads(x)["name"] for x in data.splitlines()]
+    stored = [r.name for r in processor.store]
+    # The file runs ahead of the cap until a trim; the store keeps the newest.
+    tail = min(len(in_file), len(stored))
+    assert in_file[-tail:] == stored[-tail:] and len(set(in_file)) == len(in_file)
+    assert len(set(r.span_id for r in processor.store)) == len(processor.store)
+    with tracer.start_as_current_span("f"):
+        pass
+    processor.shutdown()
+    in_file = [line["name"] for line in read_lines(path)]
+    assert in_file == [r.name for r in processor.store] == ["d", "e", "f"]
+    assert processor.line_end_times() == [line["end_time_unix_nano"] for line in read_lines(path)]

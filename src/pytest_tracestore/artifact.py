@@ -115,7 +115,8 @@ class ArtifactFile:
         self.max_lines = max_lines
         self.codec = codec
         self.fsync = fsync
-        self._warn = warn
+        self._warn_to = warn
+        self._warned: set[str] = set()
         self.state = FileState.EXACT
         #: False in a forked child: the file is its parent's, to append to only.
         self.owner = True
@@ -137,6 +138,11 @@ class ArtifactFile:
         self._fd: Optional[int] = _open(self.target, truncate=True)
 
     # -- state ------------------------------------------------------------
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self._warn_to(key, message)
 
     def _on(self, event: FileEvent) -> None:
         self.state = TRANSITIONS[(self.state, event)]
@@ -314,9 +320,7 @@ class ArtifactFile:
             kept, sizes, ends = self._kept_by_size()
         else:
             kept, sizes, ends = self._kept_by_reading()
-        self._replace(kept)
-        self._sizes, self._ends, self._size = sizes, ends, len(kept)
-        self._on(FileEvent.TRIMMED)
+        self._replace(kept, sizes, ends)
 
     def _kept_by_size(self) -> Tuple[bytes, Deque[int], Deque[int]]:
         drop = max(len(self._sizes) - self.max_lines, 0)
@@ -345,8 +349,9 @@ class ArtifactFile:
         ends.reverse()
         return b"".join(lines), deque(map(len, lines)), deque(ends)
 
-    def _replace(self, kept: bytes) -> None:
-        """Make ``kept`` the target's whole content, atomically, and append to it from now on."""
+    def _replace(self, kept: bytes, sizes: Deque[int], ends: Deque[int]) -> None:
+        """Make ``kept`` (lines of ``sizes`` and ``ends``) the target's whole content,
+        atomically, and append to it from now on."""
         assert self._fd is not None
         mode = stat.S_IMODE(os.fstat(self._fd).st_mode) & ~stat.S_IWOTH
         fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
@@ -368,7 +373,7 @@ class ArtifactFile:
         except BaseException:
             # The rename happened or not: the new file's identity tells.
             if new_fd is not None and _same_file(new_fd, self.target):
-                self._adopt(new_fd)
+                self._adopt(new_fd, len(kept), sizes, ends)
                 raise
             if new_fd is not None:
                 os.close(new_fd)
@@ -377,10 +382,13 @@ class ArtifactFile:
             if self._fd is None:
                 self._fd = _open(self.target, truncate=False)
             raise
-        self._adopt(new_fd)
+        self._adopt(new_fd, len(kept), sizes, ends)
 
-    def _adopt(self, fd: int) -> None:
+    def _adopt(self, fd: int, size: int, sizes: Deque[int], ends: Deque[int]) -> None:
+        """Take the trimmed file, replaced already, as the one to append to."""
         old, self._fd = self._fd, fd
+        self._sizes, self._ends, self._size = sizes, ends, size
+        self._on(FileEvent.TRIMMED)
         if old is not None:
             os.close(old)
 
