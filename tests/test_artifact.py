@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 import pytest
+from conftest import make_record
 
 from pytest_tracestore.artifact import (
     MIN_SLACK,
@@ -21,8 +22,6 @@ from pytest_tracestore.artifact import (
     FileState,
 )
 from pytest_tracestore.codecs import codec_for
-
-from conftest import make_record
 
 _real_write = os.write
 _ends = itertools.count(1_000)

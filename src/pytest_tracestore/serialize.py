@@ -61,7 +61,7 @@ try:
     )
 except ImportError:  # pragma: no cover - interpreters without the C accelerator
     _c_encode = None
-    _encode_str = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+    _encode_str = json.encoder.py_encode_basestring
 
 
 def _finite(value: Any) -> Any:
@@ -416,7 +416,7 @@ class SpanConverter:
                         "attributes": dict(getattr(scope, "attributes", None) or {}),
                     }
                 )
-            entry = (scope, converted, dumps_line(_scope_dict(converted)))  # type: ignore[arg-type]
+            entry = (scope, converted, dumps_line(_scope_dict(converted)))
             if len(self._scopes) < _CACHE_LIMIT:
                 self._scopes[id(scope)] = entry
         return entry[1], entry[2]
