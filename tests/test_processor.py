@@ -475,7 +475,7 @@ def test_converter_takes_any_span_type_and_sdk_internals_that_moved():
         assert json.loads(line)["resource"] == {} and record.resource == {}
 
     # An SDK span whose private fields moved falls back to its public properties.
-    span = ReadableSpan(name="moved", context=context, events=(), links=())
+    span = ReadableSpan(name="moved", context=context, attributes={}, events=(), links=())
     span._events = tuple(span._events)  # no BoundedList: the fast path cannot read it
     record, _ = converter.convert(span)
     assert record.name == "moved" and converter.fast is False
