@@ -228,17 +228,24 @@ class ArtifactFile:
 
         Interrupted, it sets ``_interrupted_write_landed`` before raising.
         """
-        assert self._fd is not None
-        before = (self._size, len(self._sizes), self.state)
-        if self.state is FileState.TORN:
+        fd = self._fd
+        assert fd is not None
+        state = self.state
+        if state is FileState.TORN:
             data = b"\n" + data
+        size, lines = self._size, len(self._sizes)
         try:
-            written = os.write(self._fd, data)
+            written = os.write(fd, data)
             if written < len(data):
-                _write_rest(self._fd, data, written)
+                _write_rest(fd, data, written)
             if self.fsync:
-                os.fsync(self._fd)
-            self._wrote(len(data), end_time)
+                os.fsync(fd)
+            # Noted inline, not through _on(): this runs once per span.
+            self._size = size + len(data)
+            self._sizes.append(len(data))
+            self._ends.append(end_time)
+            if state is not FileState.EXACT:
+                self._on(FileEvent.WROTE)
             return True
         except _Torn as torn:
             self._size += torn.written
@@ -252,7 +259,7 @@ class ArtifactFile:
         except BaseException:
             # KeyboardInterrupt and the like: the file's size tells whether
             # the line got in, and the bookkeeping follows it.
-            self._interrupted_write_landed = self._reconcile(before, len(data), end_time)
+            self._interrupted_write_landed = self._reconcile((size, lines, state), len(data), end_time)
             raise
 
     def _wrote(self, size: int, end_time: int) -> None:
@@ -267,6 +274,7 @@ class ArtifactFile:
         self._size = known
         while len(self._sizes) > lines:
             self._sizes.pop()
+        while len(self._ends) > lines:
             self._ends.pop()
         self.state = state
         assert self._fd is not None
