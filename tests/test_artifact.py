@@ -277,6 +277,7 @@ def test_a_forked_child_appends_whole_lines_and_the_parent_trims_around_them(tmp
     with pytest.warns(TraceStoreWarning, match="could not write spans"):
         with tracer.start_as_current_span("p1"):  # waits for the disk
             pass
+        processor.drain()
     assert processor.spans_unwritten == 1
     pid = os.fork()
     if pid == 0:  # the child
@@ -337,6 +338,7 @@ def _fill_then_free(mount):
     with pytest.warns(TraceStoreWarning, match="could not write spans .*No space left"):
         for i in range(200):
             processor.add_record(make_record(name=f"s{i}", attributes={"pad": "y" * 200}))
+        processor.drain()
     stuck = processor.spans_unwritten
     assert stuck > 0
     filler.unlink()  # space is back: the next span's write takes the waiting lines first

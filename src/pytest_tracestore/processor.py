@@ -76,7 +76,8 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     The processor never raises into the application: a failure to write or
     trim, or a transform that raises, is reported once as a
-    :class:`TraceStoreWarning`, and the spans stay queryable in memory.  A
+    :class:`TraceStoreWarning` by the next read of the store, drain, flush or
+    shutdown (never as a span ends), and the spans stay queryable in memory.  A
     line the disk did not take (a full disk) is written once it does, at the
     latest at :meth:`shutdown`; :attr:`spans_unwritten` counts those still
     waiting.
@@ -117,6 +118,8 @@ class FileBasedSpanProcessor(SpanProcessor):
         # Above zero inside quiet(): _report() leaves the warnings for its end.
         self._quiet = 0
         self._quiet_block = _Quiet(self)
+        # Above zero while a transform runs: _report() waits for its end.
+        self._transforming = 0
         self._closed = False
         # The concurrency state, all of it.  The lock orders the file's lines
         # with the queue and guards the file's bookkeeping; reentrant, as a
@@ -151,8 +154,14 @@ class FileBasedSpanProcessor(SpanProcessor):
         )
 
     def _report(self) -> None:
-        """Issue the warnings noted under the lock, unless inside :meth:`quiet`."""
-        if self._quiet:
+        """Issue the warnings noted so far, unless inside :meth:`quiet` or a transform.
+
+        Called by reads and flushes, never as a span ends: ending a span is
+        the application's code, where a warnings filter set to "error" would
+        raise.  A transform that reads a store lands here too: its warning
+        would pass for the transform's own failure.
+        """
+        if self._quiet or self._transforming:
             return
         while self._unreported:
             try:
@@ -211,12 +220,10 @@ class FileBasedSpanProcessor(SpanProcessor):
             record, line = self._converter.convert(span)
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
-            self._report()
             return
         if self.transform is not None or not self._codec.native:
             finished = self._finish(record, line)
             if finished is None:
-                self._report()
                 return
             record, line = finished
         self._record(record, line)
@@ -234,14 +241,12 @@ class FileBasedSpanProcessor(SpanProcessor):
         if self.transform is not None:
             result = self._transformed(record)
             if result is None:
-                self._report()
                 return
             record = result
         try:
             line = self.line_for(record)
         except Exception as exc:
             self._warn_once("convert a span for", exc)
-            self._report()
             return
         if not record._size:  # type: ignore[attr-defined]
             # Built elsewhere: the memory estimate measures the line just made.
@@ -261,8 +266,6 @@ class FileBasedSpanProcessor(SpanProcessor):
                 self._queue.append(record)
             if len(self._queue) >= self.batch_size or self._urgent:
                 self._drain_locked()
-        if self._unreported:
-            self._report()
 
     def _finish(self, record: SpanRecord, line: str) -> Optional[Tuple[SpanRecord, str]]:
         """A converted span's record and line after the transform and in the file's
@@ -286,6 +289,7 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     def _transformed(self, record: SpanRecord) -> Optional[SpanRecord]:
         """:attr:`transform`'s verdict on ``record``: the record to keep, or ``None``."""
+        self._transforming += 1
         try:
             result = self.transform(record)  # type: ignore[misc]
             if result is not None and not isinstance(result, SpanRecord):
@@ -294,6 +298,8 @@ class FileBasedSpanProcessor(SpanProcessor):
         except Exception as exc:  # keep the span as it was rather than lose it
             self._warn_once("transform a span for", exc)
             return record
+        finally:
+            self._transforming -= 1
 
     def line_for(self, record: SpanRecord) -> str:
         """A record's line in the file's format, newline included, secret values redacted."""
@@ -319,6 +325,7 @@ class FileBasedSpanProcessor(SpanProcessor):
         if self._queue:
             with self._lock:
                 self._drain_locked()
+        if self._unreported:
             self._report()
 
     def _drain_locked(self) -> None:
