@@ -1,8 +1,8 @@
 """pytest-tracestore: assert on OpenTelemetry traces in pytest.
 
 The storage and query core (``base``, ``record``, ``query``, ``store``,
-``serialize``, ``parse``, ``processor``, ``merge``, ``otlp``, ``receiver``,
-``render``, ``redact``) imports no pytest; ``plugin`` holds every pytest hook,
+``serialize``, ``parse``, ``codecs``, ``artifact``, ``processor``, ``merge``,
+``otlp``, ``receiver``, ``render``, ``redact``) imports no pytest; ``plugin`` holds every pytest hook,
 ``controller`` the pytest-xdist controller's side, and ``hooks`` the hook
 specifications.
 """
@@ -16,6 +16,7 @@ from .base import DEFAULT_MAX_BYTES, TraceStoreWarning
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .codecs import LineCodec, codec_for
     from .processor import FileBasedSpanProcessor
     from .query import Query
     from .receiver import OTLPReceiver
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "FileBasedSpanProcessor": "processor",
     "FrozenAttributes": "record",
+    "LineCodec": "codecs",
+    "codec_for": "codecs",
     "OTLPReceiver": "receiver",
     "Query": "query",
     "RedactionPolicy": "redact",
@@ -63,6 +66,7 @@ __all__ = [
     "DEFAULT_REDACT_PATTERNS",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
+    "LineCodec",
     "OTLPReceiver",
     "Query",
     "RedactionPolicy",
@@ -74,4 +78,5 @@ __all__ = [
     "TraceStore",
     "TraceStoreWarning",
     "__version__",
+    "codec_for",
 ]
