@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._sdk import FieldReader, Fields
+from ._sdk import FieldReader, sample_span
 from .record import (
     _BYTES_PER_RECORD,
     EMPTY_ATTRIBUTES,
@@ -265,6 +265,10 @@ class SpanConverter:
         if check:
             self._reader.check(_same_conversion)
 
+    def _fast_path(self, on: bool) -> SpanConverter:
+        self._reader.fast = on
+        return self
+
     @property
     def fast(self) -> bool:
         """Whether plain SDK spans are read through their private fields (see ``_sdk``)."""
@@ -272,15 +276,18 @@ class SpanConverter:
 
     def convert(self, span: Any) -> tuple[SpanRecord, str]:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
-        return self.convert_fields(self._fields(span))
-
-    def convert_fields(self, fields: Fields) -> tuple[SpanRecord, str]:
-        """Return ``(record, line)`` for a span's fields (see ``_sdk.Fields``)."""
         (
             ctx, parent_int, status_enum, description, name, kind_enum, start, end,
             attrs, events, links, res, scp,
-        ) = fields
-        trace_id, span_id, parent_id = self._ids(ctx[0], ctx[1], parent_int)
+        ) = self._fields(span)
+        last = self._last_trace
+        if last[0] is ctx[0]:
+            trace_id = last[1]
+        else:
+            trace_id = "%032x" % ctx[0]
+            self._last_trace = (ctx[0], trace_id)
+        span_id = "%016x" % ctx[1]
+        parent_id = None if parent_int is None else "%016x" % parent_int
         names = self._enum_names
         entry = names.get(id(kind_enum))
         kind = entry[1] if entry is not None else self._enum_name(kind_enum, KINDS, "INTERNAL")
@@ -293,7 +300,12 @@ class SpanConverter:
         attr_keys, attr_values, line_attrs = self._pair(attrs)
         events_json, event_tuple = self._events(events) if events else ("[]", ())
         links_json, link_tuple = self._links(links) if links else ("[]", ())
-        trace_state = self._trace_state(ctx[4])
+        last = self._last_state
+        if last[0] is ctx[4]:
+            trace_state = last[1]
+        else:
+            trace_state = ctx[4].to_header() if ctx[4] else ""
+            self._last_state = (ctx[4], trace_state)
         state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
         parent_json = "null" if parent_id is None else f'"{parent_id}"'
         shared = self._last_shared
@@ -333,23 +345,6 @@ class SpanConverter:
         record._size = _BYTES_PER_RECORD + len(line) // 2
         record.__class__ = SpanRecord
         return record, line
-
-    def _ids(self, trace_int: int, span_int: int, parent_int: Any) -> tuple[str, str, str | None]:
-        last = self._last_trace
-        if last[0] is trace_int:
-            trace_id = last[1]
-        else:
-            trace_id = "%032x" % trace_int
-            self._last_trace = (trace_int, trace_id)
-        return trace_id, "%016x" % span_int, None if parent_int is None else "%016x" % parent_int
-
-    def _trace_state(self, state: Any) -> str:
-        last = self._last_state
-        if last[0] is state:
-            return last[1]
-        text = state.to_header() if state else ""
-        self._last_state = (state, text)
-        return text
 
     def _events(self, events: Any) -> tuple[str, tuple[SpanEvent, ...]]:
         """The line's events and the record's, of ``(name, timestamp, attributes)`` triples."""
@@ -473,8 +468,9 @@ class SpanConverter:
         return entry[1]
 
 
-def _same_conversion(private: Fields, public: Fields) -> bool:
-    """Whether two field tuples of one span give the same record and line (fresh caches each)."""
-    first = SpanConverter(check=False).convert_fields(private)
-    second = SpanConverter(check=False).convert_fields(public)
+def _same_conversion(fast: bool) -> bool:
+    """Whether the sample span converts the same with the fast path on and off (fresh caches each)."""
+    span = sample_span()
+    first = SpanConverter(check=False)._fast_path(fast).convert(span)
+    second = SpanConverter(check=False)._fast_path(False).convert(span)
     return first == second
