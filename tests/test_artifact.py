@@ -294,6 +294,7 @@ def test_a_forked_child_appends_whole_lines_and_the_parent_trims_around_them(tmp
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert names_in(path) == ["p0", "c0", "c1"]
+    assert processor.line_sizes() is None  # the child's lines are not the parent's to size
     disk.mode = "ok"
     for name in ("p2", "p3", "p4", "p5"):
         with tracer.start_as_current_span(name):

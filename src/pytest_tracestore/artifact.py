@@ -164,11 +164,21 @@ class ArtifactFile:
 
     def line_sizes(self) -> Optional[List[int]]:
         """Each line's size in bytes, newline included, oldest first; ``None`` unless ``EXACT``."""
-        return list(self._sizes) if self.state is FileState.EXACT else None
+        return list(self._sizes) if self._exact() else None
 
     def line_end_times(self) -> Optional[List[int]]:
         """Each line's span end time, oldest first; ``None`` unless ``EXACT``."""
-        return list(self._ends) if self.state is FileState.EXACT else None
+        return list(self._ends) if self._exact() else None
+
+    def _exact(self) -> bool:
+        """Whether the state is ``EXACT``, after checking that no other process appended."""
+        if self.state is FileState.EXACT and self._fd is not None:
+            try:
+                if os.fstat(self._fd).st_size != self._size:
+                    self._on(FileEvent.FOREIGN)
+            except OSError:
+                pass
+        return self.state is FileState.EXACT
 
     # -- appending --------------------------------------------------------
 
