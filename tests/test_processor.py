@@ -36,8 +36,7 @@ def test_on_end_writes_a_line_and_indexes_the_record(tmp_path):
         with tracer.start_as_current_span("charge") as child:
             child.set_status(Status(StatusCode.ERROR, "card declined"))
             child.set_attribute("error.type", "shop.payments.Declined")
-    assert read_lines(path) == []  # queued until a batch fills or something reads
-    assert processor.force_flush() is True
+    # In the file as each span ended, with no flush: a kill now would keep them.
     lines = read_lines(path)
     assert [line["name"] for line in lines] == ["charge", "checkout"]
     charge, checkout = lines
@@ -135,16 +134,20 @@ def test_shutdown_is_idempotent_and_later_spans_are_ignored(tmp_path):
 
 
 def test_write_failure_warns_once_and_keeps_spans_in_memory(tmp_path):
-    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", batch_size=1)
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
     tracer = provider_with(processor).get_tracer("t")
-    os.close(processor._fd)  # the disk goes away under us
+    fd = processor._file._fd
+    os.close(fd)  # the disk goes away under us
     with pytest.warns(TraceStoreWarning, match="could not write spans") as caught:
         for i in range(3):
             with tracer.start_as_current_span(f"s{i}"):
                 pass
+        processor.drain()  # warnings come with reads, never as a span ends
     assert len([w for w in caught if issubclass(w.category, TraceStoreWarning)]) == 1
     assert [r.name for r in processor.store] == ["s0", "s1", "s2"]
-    processor._fd = None
+    assert processor.spans_unwritten == 3 and processor.spans_in_file == 0
+    os.open(os.devnull, os.O_WRONLY)  # takes the number back, so closing it is harmless
+    processor._file._fd = None
 
 
 def test_unencodable_string_is_written_as_escape(tmp_path):
@@ -236,7 +239,7 @@ def test_threads_lose_no_span_and_every_line_is_json(tmp_path):
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 @pytest.mark.parametrize("count", [120, _MIN_SLACK + 700])
 @pytest.mark.parametrize("batch_size", [1, DEFAULT_BATCH_SIZE])
-def test_sigkill_keeps_every_span_written_before_it(tmp_path, count, batch_size):
+def test_sigkill_keeps_every_span_that_ended_before_it(tmp_path, count, batch_size):
     path = tmp_path / "spans.jsonl"
     script = textwrap.dedent(
         f"""
@@ -256,8 +259,8 @@ def test_sigkill_keeps_every_span_written_before_it(tmp_path, count, batch_size)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     names = [line["name"] for line in read_lines(path)]
-    # Written: every span up to the last full batch; with batch_size=1, all.
-    last = count - count % batch_size
+    # Written: every span, whatever the batch size (it batches the store only).
+    last = count
     # Nothing trimmed the file at exit.  Below the pruning threshold every
     # written span is there; past it, a run of the newest, at least max_spans
     # of them, the last written one included.
@@ -410,17 +413,18 @@ def test_a_write_torn_by_an_error_does_not_swallow_the_next_spans(tmp_path, monk
         for i in range(5):
             with tracer.start_as_current_span(f"s{i}"):
                 pass
+        processor.drain()
+    # s1 again whole, and the spans after it (no more than the cap).
+    assert processor.spans_unwritten == min(4, max_spans)
+    monkeypatch.undo()  # space is back
     processor.shutdown()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         names = [r.name for r in TraceStore.load(path)]
-    if max_spans == 3:  # the newest three lines: the torn one is gone
-        assert names == ["s2", "s3", "s4"] and not caught
-    else:  # the torn line is the only one skipped
-        assert names == ["s0", "s2", "s3", "s4"]
-        assert len(caught) == 1
-        assert str(caught[0].message).startswith(f"{path}:2: skipped a corrupt line")
-    assert [r.name for r in processor.store] == [f"s{i}" for i in range(5)][-max_spans:]
+    # Every span, in order: the torn piece of s1 is gone with the trim.
+    assert names == [f"s{i}" for i in range(5)][-max_spans:] and not caught
+    assert [r.name for r in processor.store] == names
+    assert processor.spans_unwritten == 0 and processor.lines_whole
 
 
 def test_a_write_that_fails_whole_leaves_no_gap_in_the_file(tmp_path, monkeypatch):
@@ -441,8 +445,13 @@ def test_a_write_that_fails_whole_leaves_no_gap_in_the_file(tmp_path, monkeypatc
         for name in ("A", "B", "C"):
             with tracer.start_as_current_span(name):
                 pass
+        processor.drain()
+    # C waits behind B: the file never skips a span.
+    assert [line["name"] for line in read_lines(path)] == ["A"]
+    assert processor.spans_unwritten == 2
+    monkeypatch.undo()
     processor.shutdown()
-    assert [line["name"] for line in read_lines(path)] == ["A", "C"]
+    assert [line["name"] for line in read_lines(path)] == ["B", "C"]
     assert path.read_bytes().count(b"\n") == processor.spans_in_file == 2
 
 
@@ -469,13 +478,15 @@ def test_converter_takes_any_span_type_and_sdk_internals_that_moved():
         assert json.loads(line)["resource"] == {} and record.resource == {}
 
     # An SDK span whose private fields moved falls back to its public properties.
-    span = ReadableSpan(name="moved", context=context, events=(), links=())
+    span = ReadableSpan(name="moved", context=context, attributes={}, events=(), links=())
     span._events = tuple(span._events)  # no BoundedList: the fast path cannot read it
     record, _ = converter.convert(span)
-    assert record.name == "moved" and converter._fast is False
+    assert record.name == "moved" and converter.fast is False
 
 
-def test_spans_are_written_a_batch_at_a_time_in_one_write(tmp_path, monkeypatch):
+def test_each_span_is_written_as_it_ends_in_one_write_and_stored_a_batch_at_a_time(
+    tmp_path, monkeypatch
+):
     import pytest_tracestore.processor as processor_module
 
     writes = []
@@ -492,11 +503,13 @@ def test_spans_are_written_a_batch_at_a_time_in_one_write(tmp_path, monkeypatch)
     for i in range(10):
         with tracer.start_as_current_span(f"s{i}"):
             pass
-    assert writes == [4, 4]  # two full batches, one write(2) each
-    assert [line["name"] for line in read_lines(path)] == [f"s{i}" for i in range(8)]
-    processor.shutdown()  # writes the last two
-    assert writes == [4, 4, 2]
-    assert [line["name"] for line in read_lines(path)] == [f"s{i}" for i in range(10)]
+        # The line is in the file before the span's end returns.
+        assert [line["name"] for line in read_lines(path)] == [f"s{j}" for j in range(i + 1)]
+    assert writes == [1] * 10  # one write(2) per span
+    assert len(processor._queue) == 2  # two full batches stored, two records waiting
+    processor.shutdown()
+    assert writes == [1] * 10
+    assert [r.name for r in processor.store] == [f"s{i}" for i in range(10)]
     assert processor.lines_whole and processor.spans_in_file == 10
 
 
@@ -550,26 +563,22 @@ def test_wait_for_wakes_for_a_span_ending_in_another_thread(tmp_path):
     assert processor._urgent == 0
 
 
-def _one_span_queued_behind_a_failing_transform(tmp_path):
-    def transform(record):
-        raise RuntimeError("hook bug")
-
-    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", transform=transform)
+def test_wait_for_leaves_no_urgency_behind_when_it_raises(tmp_path, monkeypatch):
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
     with provider_with(processor).get_tracer("t").start_as_current_span("s"):
         pass
-    return processor
 
+    def interrupted():
+        raise KeyboardInterrupt
 
-def test_wait_for_leaves_no_urgency_behind_when_it_raises(tmp_path):
-    processor = _one_span_queued_behind_a_failing_transform(tmp_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TraceStoreWarning)
-        # The drain inside wait_for warns, and the filter makes that raise.
-        with pytest.raises(TraceStoreWarning, match="could not transform"):
-            processor.store.wait_for(timeout=0)
+    monkeypatch.setattr(processor, "_drain_locked", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        processor.store.wait_for(timeout=0)
+    monkeypatch.undo()
     with pytest.raises(ValueError):
         processor.store.wait_for(timeout=1, no_such_filter=1)
     assert processor._urgent == 0
+    assert [r.name for r in processor.store] == ["s"]
 
 
 def test_a_transform_that_reads_a_store_gets_its_verdict_and_the_warning_comes_after(tmp_path):
@@ -578,32 +587,38 @@ def test_a_transform_that_reads_a_store_gets_its_verdict_and_the_warning_comes_a
     seen = []
 
     def transform(record):
+        seen.append(len(processor.store))  # a store read, from inside on_end
         if record.name == "broken":
             raise RuntimeError("hook bug")
-        seen.append(len(processor.store))  # a store read, in mid-batch
         return None if record.name == "secret" else record
 
     processor.transform = transform
     tracer = provider_with(processor).get_tracer("t")
     with warnings.catch_warnings():
         warnings.simplefilter("error", TraceStoreWarning)
+        with tracer.start_as_current_span("broken"):
+            pass  # no warning as the span ends: that is the application's code
+        with tracer.start_as_current_span("secret"):
+            pass  # its transform's store read leaves the warning for later
         with pytest.raises(TraceStoreWarning, match="could not transform"):
-            with tracer.start_as_current_span("broken"):
-                pass
-            with tracer.start_as_current_span("secret"):
-                pass
-    # The warning waited for the batch: "secret" was dropped as the hook said.
+            processor.drain()
+    # "broken" is recorded as it was, "secret" dropped as the hook said.
     assert [r.name for r in processor.store] == ["broken"]
     assert [line["name"] for line in read_lines(path)] == ["broken"]
-    assert seen == [0]
+    assert seen == [0, 1]
 
 
 def test_quiet_holds_warnings_back_and_issues_them_as_warnings(tmp_path):
-    processor = _one_span_queued_behind_a_failing_transform(tmp_path)
+    def transform(record):
+        raise RuntimeError("hook bug")
+
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", transform=transform)
+    tracer = provider_with(processor).get_tracer("t")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("error", TraceStoreWarning)
         with processor.quiet():
-            processor.drain()  # would raise here without quiet()
+            with tracer.start_as_current_span("s"):
+                pass  # would raise here without quiet()
             assert not caught
             processor.shutdown()  # the work after the warning still runs
     assert [str(w.message) for w in caught if w.category is TraceStoreWarning] == [
@@ -613,7 +628,7 @@ def test_quiet_holds_warnings_back_and_issues_them_as_warnings(tmp_path):
     assert processor.closed and [r.name for r in processor.store] == ["s"]
 
 
-def test_an_interrupt_in_a_transform_puts_the_span_back(tmp_path):
+def test_an_interrupt_in_a_transform_records_nothing_of_that_span(tmp_path):
     calls = []
 
     def transform(record):
@@ -626,14 +641,14 @@ def test_an_interrupt_in_a_transform_puts_the_span_back(tmp_path):
     processor = FileBasedSpanProcessor(path, transform=transform)
     tracer = provider_with(processor).get_tracer("t")
     for name in ("a", "b", "c"):
-        with tracer.start_as_current_span(name):
-            pass
-    with pytest.raises(KeyboardInterrupt):
-        processor.drain()
-    assert [line["name"] for line in read_lines(path)] == ["a"]  # written before it
-    assert [record.name for record, _ in processor._queue] == ["b", "c"]  # b is back in line
-    assert [r.name for r in processor.store] == ["a", "b", "c"]  # this read drains again
-    assert [line["name"] for line in read_lines(path)] == ["a", "b", "c"]
+        try:
+            with tracer.start_as_current_span(name):
+                pass
+        except KeyboardInterrupt:
+            assert name == "b"
+    # b is in neither the file nor the store; a and c in both.
+    assert [line["name"] for line in read_lines(path)] == ["a", "c"]
+    assert [r.name for r in processor.store] == ["a", "c"]
 
 
 class _CountingLock:
@@ -652,24 +667,28 @@ class _CountingLock:
     def __exit__(self, *exc):
         return self.lock.__exit__(*exc)
 
+    def acquire(self):  # the fork handlers take the lock too
+        return self.lock.acquire()
 
-def test_a_read_waits_for_a_drain_running_in_another_thread(tmp_path):
-    # The drainer has taken "mine" off the queue but not stored it yet: a
-    # read in another thread must wait for it, not find the queue empty and
-    # return without the span.
+    def release(self):
+        return self.lock.release()
+
+
+def test_a_read_waits_for_a_drain_running_in_another_thread(tmp_path, monkeypatch):
+    # The drainer is adding "mine" and "bg" to the store: a read in another
+    # thread must wait for it, not find nothing to drain and return without them.
     release = threading.Event()
-    in_transform = threading.Event()
+    in_store = threading.Event()
     lock = _CountingLock()
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", batch_size=2)
+    real_add = processor.store._add_batch
 
-    def transform(record):
-        if record.name == "bg":
-            in_transform.set()
-            release.wait(60)
-        return record
+    def slow_add(records, total):
+        in_store.set()
+        release.wait(60)
+        real_add(records, total)
 
-    processor = FileBasedSpanProcessor(
-        tmp_path / "spans.jsonl", batch_size=2, transform=transform
-    )
+    monkeypatch.setattr(processor.store, "_add_batch", slow_add)
     processor._lock = lock
     tracer = provider_with(processor).get_tracer("t")
     with tracer.start_as_current_span("mine"):
@@ -681,8 +700,7 @@ def test_a_read_waits_for_a_drain_running_in_another_thread(tmp_path):
 
     drainer = threading.Thread(target=end_bg)
     drainer.start()
-    assert in_transform.wait(60)
-    assert not processor._queue and processor._draining
+    assert in_store.wait(60)
     seen = []
     lock.arrived.clear()
     arrivals = lock.arrivals
@@ -704,7 +722,7 @@ def test_a_read_waits_for_a_drain_running_in_another_thread(tmp_path):
     assert seen == [["mine", "bg"]]
 
 
-def test_a_warning_turned_error_loses_no_span_of_the_batch(tmp_path):
+def test_a_warning_turned_error_loses_no_span(tmp_path):
     def transform(record):
         if record.name == "s2":
             raise RuntimeError("bad hook")
@@ -715,11 +733,12 @@ def test_a_warning_turned_error_loses_no_span_of_the_batch(tmp_path):
     tracer = provider_with(processor).get_tracer("t")
     with warnings.catch_warnings():
         warnings.simplefilter("error", TraceStoreWarning)
+        for i in range(4):
+            with tracer.start_as_current_span(f"s{i}"):
+                pass  # never raises as a span ends
         with pytest.raises(TraceStoreWarning, match="could not transform a span"):
-            for i in range(4):
-                with tracer.start_as_current_span(f"s{i}"):
-                    pass
-    # The warning came once the batch was stored and written, s2 as it was.
+            processor.store.spans()
+    # The warning came with the read, once every span was recorded, s2 as it was.
     assert [r.name for r in processor.store] == ["s0", "s1", "s2", "s3"]
     assert [line["name"] for line in read_lines(path)] == ["s0", "s1", "s2", "s3"]
 
@@ -740,7 +759,8 @@ def test_spans_a_transform_ends_are_drained_with_the_batch(tmp_path):
         pass
     assert processor.force_flush() is True
     assert not processor._queue
-    assert [line["name"] for line in read_lines(path)] == ["outer", "from-transform"]
+    # The transform runs as "outer" ends, so the span it ends is written first.
+    assert [line["name"] for line in read_lines(path)] == ["from-transform", "outer"]
 
 
 def test_bad_batch_size_raises(tmp_path):
@@ -766,33 +786,38 @@ def test_a_torn_line_marks_the_file_as_not_whole(tmp_path, monkeypatch):
     with pytest.warns(TraceStoreWarning, match="could not write spans"):
         with tracer.start_as_current_span("s"):
             pass
+        processor.drain()
     monkeypatch.undo()
     assert not processor.lines_whole
     # Which line holds which span is no longer known: a merge must read them.
     assert processor.line_end_times() is None and processor.line_sizes() is None
     processor.shutdown()
-    assert not processor.lines_whole  # a trim keeps the torn line, so it stays so
-    assert processor.line_end_times() is None
-    # The trim read the file: where its lines are is known again.
+    # The span went in again whole; the trim read the file and left the torn piece out.
     path = tmp_path / "spans.jsonl"
+    assert processor.lines_whole
     assert processor.line_sizes() == [len(line) for line in path.read_bytes().splitlines(keepends=True)]
+    assert processor.line_end_times() == [line["end_time_unix_nano"] for line in read_lines(path)]
+    assert [line["name"] for line in read_lines(path)] == ["s"]
     assert not FileBasedSpanProcessor(tmp_path / "o.jsonl", format="otlp").lines_whole
 
 
-def test_a_failed_trim_leaves_the_line_end_times_unknown(tmp_path, monkeypatch, record_factory):
+def test_a_trim_that_fails_before_replacing_leaves_the_file_and_its_line_times(
+    tmp_path, monkeypatch, record_factory
+):
     processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl", max_spans=2, batch_size=1)
     for end in (10, 20, 30):
         processor.add_record(record_factory(start_time=1, end_time=end))
     assert processor.line_end_times() == [10, 20, 30]
 
-    def full_disk(kept):
+    def full_disk(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(processor, "_replace", full_disk)
-    with pytest.warns(TraceStoreWarning, match="could not trim"):
+    monkeypatch.setattr(processor._file, "_replace", full_disk)
+    with pytest.warns(TraceStoreWarning, match="could not trim .* to its newest 2 spans"):
         processor.shutdown()
-    # The file may or may not have been replaced: a merge must read its lines.
-    assert processor.line_end_times() is None
+    # The file was left as it was, and so is what is known of its lines.
+    assert processor.line_end_times() == [10, 20, 30]
+    assert len(read_lines(tmp_path / "spans.jsonl")) == 3 == processor.spans_in_file
 
 
 def test_a_numeric_tracer_version_is_kept_as_text(tmp_path):
@@ -825,3 +850,134 @@ def test_a_span_that_cannot_be_converted_is_skipped_with_one_warning(tmp_path, m
     assert len([w for w in caught if "odd span" in str(w.message)]) == 1
     processor.shutdown()
     assert [line["name"] for line in read_lines(tmp_path / "spans.jsonl")] == ["a", "b"]
+
+
+def _interrupt_before_write(monkeypatch, processor):
+    real = os.write
+    state = {"armed": True}
+
+    def write(fd, data):
+        if state.pop("armed", False):
+            raise KeyboardInterrupt
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def _interrupt_after_write(monkeypatch, processor):
+    real = os.write
+    state = {"armed": True}
+
+    def write(fd, data):
+        written = real(fd, data)
+        if state.pop("armed", False):
+            raise KeyboardInterrupt
+        return written
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def _interrupt_in_fsync(monkeypatch, processor):
+    # Right after the line went in, before its size is noted.
+    processor._file.fsync = True
+    state = {"armed": True}
+    real = os.fsync
+
+    def fsync(fd):
+        if state.pop("armed", False):
+            raise KeyboardInterrupt
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _interrupt_store_add(after: bool):
+    def arm(monkeypatch, processor):
+        real = processor.store._add_batch
+        state = {"armed": True}
+
+        def add(records, total):
+            if after:
+                real(records, total)
+            if state.pop("armed", False):
+                raise KeyboardInterrupt
+            if not after:
+                real(records, total)
+
+        monkeypatch.setattr(processor.store, "_add_batch", add)
+
+    return arm
+
+
+def _interrupt_replace(after: bool):
+    def arm(monkeypatch, processor):
+        real = os.replace
+        state = {"armed": True}
+
+        def replace(src, dst):
+            if after:
+                real(src, dst)
+            if state.pop("armed", False):
+                raise KeyboardInterrupt
+            if not after:
+                real(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+
+    return arm
+
+
+@pytest.mark.parametrize(
+    "arm",
+    [
+        _interrupt_before_write,
+        _interrupt_after_write,
+        _interrupt_in_fsync,
+        _interrupt_store_add(after=False),
+        _interrupt_store_add(after=True),
+        _interrupt_replace(after=False),
+        _interrupt_replace(after=True),
+    ],
+    ids=[
+        "before-write", "after-write", "before-sizes-noted", "store-add-before",
+        "store-add-after", "replace-before", "replace-after",
+    ],
+)
+def test_an_interrupt_anywhere_in_the_write_path_keeps_file_sizes_and_store_in_step(
+    tmp_path, monkeypatch, arm
+):
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=3, batch_size=1)
+    tracer = provider_with(processor).get_tracer("t")
+    for name in ("a", "b"):
+        with tracer.start_as_current_span(name):
+            pass
+    arm(monkeypatch, processor)
+    interrupted = 0
+    for name in ("c", "d", "e"):
+        try:
+            with tracer.start_as_current_span(name):
+                pass
+        except KeyboardInterrupt:
+            interrupted += 1
+    try:
+        processor._file.trim()  # a trim, with or without the interrupt armed for it
+    except KeyboardInterrupt:
+        interrupted += 1
+    assert interrupted == 1
+    monkeypatch.undo()
+    # Every span is in both, once, or in neither; sizes describe the file.
+    data = path.read_bytes()
+    assert processor.line_sizes() == [len(x) for x in data.splitlines(keepends=True)]
+    in_file = [json.loads(x)["name"] for x in data.splitlines()]
+    stored = [r.name for r in processor.store]
+    # The file runs ahead of the cap until a trim; the store keeps the newest.
+    tail = min(len(in_file), len(stored))
+    assert in_file[-tail:] == stored[-tail:] and len(set(in_file)) == len(in_file)
+    assert len(set(r.span_id for r in processor.store)) == len(processor.store)
+    with tracer.start_as_current_span("f"):
+        pass
+    processor.shutdown()
+    in_file = [line["name"] for line in read_lines(path)]
+    assert in_file == [r.name for r in processor.store] == ["d", "e", "f"]
+    assert processor.line_end_times() == [line["end_time_unix_nano"] for line in read_lines(path)]

@@ -91,9 +91,8 @@ def test_a_dead_worker_keeps_the_spans_it_wrote(pytester, batch_size):
     result.assert_outcomes(passed=1, failed=1)
     artifact = pytester.path / "run.jsonl"
     names = sorted(json.loads(x)["name"] for x in artifact.read_text().splitlines())
-    # The setup phase's spans were written when it ended; the call's span is
-    # written as it ends only with a batch size of 1.
-    written = ["before-death", "in-setup"] if batch_size == "1" else ["in-setup"]
+    # Every span is written as it ends, whatever the batch size.
+    written = ["before-death", "in-setup"]
     assert names == sorted(written + ["survivor"])
     result.stdout.fnmatch_lines(
         [

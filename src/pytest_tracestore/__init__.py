@@ -1,10 +1,11 @@
 """pytest-tracestore: assert on OpenTelemetry traces in pytest.
 
 The storage and query core (``base``, ``record``, ``query``, ``store``,
-``serialize``, ``parse``, ``processor``, ``merge``, ``otlp``, ``receiver``,
-``render``, ``redact``, ``trace``, ``tree``, ``matchers``, ``snapshot``)
-imports no pytest; ``plugin`` holds every pytest hook, ``controller`` the
-pytest-xdist controller's side, and ``hooks`` the hook specifications.
+``serialize``, ``parse``, ``codecs``, ``artifact``, ``processor``, ``merge``,
+``otlp``, ``receiver``, ``render``, ``redact``, ``trace``, ``tree``,
+``matchers``, ``snapshot``) imports no pytest; ``plugin`` holds every pytest
+hook, ``controller`` the pytest-xdist controller's side, and ``hooks`` the hook
+specifications.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .base import DEFAULT_MAX_BYTES, TraceStoreWarning
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .codecs import LineCodec, codec_for
     from .idgen import IncrementalIdGenerator
     from .matchers import (
         Matcher,
@@ -69,6 +71,8 @@ _LAZY = {
     "suffix": "matchers",
     "FileBasedSpanProcessor": "processor",
     "FrozenAttributes": "record",
+    "LineCodec": "codecs",
+    "codec_for": "codecs",
     "IncrementalIdGenerator": "idgen",
     "OTLPReceiver": "receiver",
     "Query": "query",
@@ -107,6 +111,7 @@ __all__ = [
     "DEFAULT_VOLATILE_ATTRIBUTES",
     "FileBasedSpanProcessor",
     "FrozenAttributes",
+    "LineCodec",
     "IncrementalIdGenerator",
     "Matcher",
     "OTLPReceiver",
@@ -124,6 +129,7 @@ __all__ = [
     "TraceStoreWarning",
     "VALUE_PATTERNS",
     "__version__",
+    "codec_for",
     "all_of",
     "any_of",
     "contains",

@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .parse import is_traces_data
+from .base import is_traces_data
 from .record import (
     EMPTY_ATTRIBUTES,
     KINDS,

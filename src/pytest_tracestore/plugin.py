@@ -91,9 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="trace_store_batch_size",
         metavar="N",
         default=None,
-        help=f"write ended spans to the file N at a time, and at the end of every test "
-        f"phase (default: {DEFAULT_BATCH_SIZE}); 1 writes each span as it ends, so a "
-        "process killed mid-test (os._exit, SIGKILL, a crash) keeps all of them. "
+        help=f"add ended spans' records to the in-memory store N at a time (default: "
+        f"{DEFAULT_BATCH_SIZE}); each span's line is in the file as it ends, whatever N. "
         "Ini: trace_store_batch_size.",
     )
     group.addoption(

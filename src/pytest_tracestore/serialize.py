@@ -13,8 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-
+from ._sdk import FieldReader, sample_span
 from .record import (
     _BYTES_PER_RECORD,
     EMPTY_ATTRIBUTES,
@@ -62,7 +61,7 @@ try:
     )
 except ImportError:  # pragma: no cover - interpreters without the C accelerator
     _c_encode = None
-    _encode_str = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+    _encode_str = json.encoder.py_encode_basestring
 
 
 def _finite(value: Any) -> Any:
@@ -233,34 +232,6 @@ class _Interner:
         return found
 
 
-def _public_fields(span: Any) -> tuple[Any, ...]:
-    """The fields :meth:`SpanConverter.convert` reads, from a span's public properties.
-
-    For spans other than the SDK's plain ``ReadableSpan``, and for an SDK
-    whose private fields have moved.  Events come as ``(name, timestamp,
-    attributes)``.
-    """
-    parent = span.parent
-    status = span.status
-    context = span.context
-    return (
-        # Read by position, as the SDK's SpanContext (a tuple) is.
-        (context.trace_id, context.span_id, None, None, context.trace_state),
-        None if parent is None else parent.span_id,
-        status.status_code,
-        status.description,
-        span.name,
-        span.kind,
-        span.start_time,
-        span.end_time,
-        span.attributes,
-        [(e.name, e.timestamp, e.attributes) for e in span.events],
-        tuple(span.links or ()),
-        span.resource,
-        span.instrumentation_scope,
-    )
-
-
 class SpanConverter:
     """Turns SDK ``ReadableSpan`` objects into a record and its JSON line.
 
@@ -270,7 +241,7 @@ class SpanConverter:
     race costs at most a duplicate cache entry.
     """
 
-    def __init__(self, redaction: RedactionPolicy | None = None) -> None:
+    def __init__(self, redaction: RedactionPolicy | None = None, *, check: bool = True) -> None:
         self._interner = _Interner()
         # An empty policy redacts nothing: skip it entirely on the hot path.
         self._redaction = redaction if redaction else None
@@ -293,8 +264,137 @@ class SpanConverter:
         self._last_shared: tuple[Any, ...] = (_NO_MATCH, _NO_MATCH)
         self._last_trace: tuple[Any, str] = (_NO_MATCH, "")
         self._last_state: tuple[Any, str] = (_NO_MATCH, "")
-        # False once the SDK's private fields turn out to have moved.
-        self._fast = True
+        self._reader = FieldReader()
+        self._fields = self._reader.read
+        if check:
+            self._reader.check(_same_conversion)
+
+    def _fast_path(self, on: bool) -> SpanConverter:
+        self._reader.fast = on
+        return self
+
+    @property
+    def fast(self) -> bool:
+        """Whether plain SDK spans are read through their private fields (see ``_sdk``)."""
+        return self._reader.fast
+
+    def convert(self, span: Any) -> tuple[SpanRecord, str]:
+        """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
+        (
+            ctx, parent_int, status_enum, description, name, kind_enum, start, end,
+            attrs, events, links, res, scp,
+        ) = self._fields(span)
+        last = self._last_trace
+        if last[0] is ctx[0]:
+            trace_id = last[1]
+        else:
+            trace_id = "%032x" % ctx[0]
+            self._last_trace = (ctx[0], trace_id)
+        span_id = "%016x" % ctx[1]
+        parent_id = None if parent_int is None else "%016x" % parent_int
+        names = self._enum_names
+        entry = names.get(id(kind_enum))
+        kind = entry[1] if entry is not None else self._enum_name(kind_enum, KINDS, "INTERNAL")
+        entry = names.get(id(status_enum))
+        status = entry[1] if entry is not None else self._enum_name(status_enum, STATUSES, "UNSET")
+        description = description or None
+        start = start or 0
+        end = end or start
+        # Redaction touches only the line: the record keeps the real values.
+        attr_keys, attr_values, line_attrs = self._pair(attrs)
+        events_json, event_tuple = self._events(events) if events else ("[]", ())
+        links_json, link_tuple = self._links(links) if links else ("[]", ())
+        last = self._last_state
+        if last[0] is ctx[4]:
+            trace_state = last[1]
+        else:
+            trace_state = ctx[4].to_header() if ctx[4] else ""
+            self._last_state = (ctx[4], trace_state)
+        state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
+        parent_json = "null" if parent_id is None else f'"{parent_id}"'
+        shared = self._last_shared
+        if shared[0] is not res or shared[1] is not scp:
+            shared = self._shared_for(res, scp)
+        redact_name = self._redact_name
+        if redact_name is not None and ("@" in name or "=" in name):
+            line_name = redact_name(name)
+        else:
+            line_name = name
+        # The fixed part of the line is formatted by hand (ids, enum names and
+        # integers need no escaping), in one f-string: joining parts with +
+        # would copy the whole line once per part.
+        line = (
+            f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
+            f'"parent_span_id":{parent_json},'
+            f'"name":{_encode_str(line_name)},"kind":"{kind}","status":"{status}",'
+            f'"status_description":{"null" if description is None else _encode_str(description)},'
+            f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
+            f'"attributes":{dumps_line(line_attrs) if line_attrs else "{}"},"events":{events_json},'
+            f'"links":{links_json},{state_json}{shared[4]}'
+        )
+        # make_record's work, inlined: this runs once per span.
+        record: Any = _new_instance(_RecordTwin)
+        record.trace_id = trace_id
+        record.span_id = span_id
+        record.parent_span_id = parent_id
+        record.name = name
+        record.kind = kind
+        record.status = status
+        record.status_description = description
+        record.start_time = start
+        record.end_time = end
+        record._attribute_keys = attr_keys
+        record._attribute_values = attr_values
+        record.events = event_tuple
+        record.links = link_tuple
+        record.resource = shared[2]
+        record.scope = shared[3]
+        record.trace_state = trace_state
+        # estimated_bytes(), inlined.
+        record._size = _BYTES_PER_RECORD + len(line) // 2
+        record.__class__ = SpanRecord
+        return record, line
+
+    def _events(self, events: Any) -> tuple[str, tuple[SpanEvent, ...]]:
+        """The line's events and the record's, of ``(name, timestamp, attributes)`` triples."""
+        texts = []
+        records = []
+        for name, timestamp, attrs in events:
+            keys, values, line = self._pair(attrs)
+            # By hand, like the line itself: encoding a list of dicts costs
+            # more than the attributes inside them.
+            texts.append(
+                f'{{"name":{_encode_str(name)},"time_unix_nano":{timestamp},'
+                f'"attributes":{dumps_line(line) if line else "{}"}}}'
+            )
+            # make_event's work, inlined as for the record.
+            item: Any = _new_instance(_EventTwin)
+            item.name = name
+            item.timestamp = timestamp
+            item.attributes = make_attributes(keys, values) if keys else EMPTY_ATTRIBUTES
+            item.__class__ = SpanEvent
+            records.append(item)
+        return f"[{','.join(texts)}]", tuple(records)
+
+    def _links(self, links: Any) -> tuple[str, tuple[Any, ...]]:
+        """The line's links and the record's, of SDK links."""
+        dicts = []
+        records = []
+        for link in links:
+            context = link.context
+            trace_id, span_id = "%032x" % context.trace_id, "%016x" % context.span_id
+            keys, values, line = self._pair(link.attributes)
+            dicts.append({"trace_id": trace_id, "span_id": span_id, "attributes": line})
+            frozen = make_attributes(keys, values) if keys else EMPTY_ATTRIBUTES
+            records.append(make_link(trace_id, span_id, frozen))
+        return dumps_line(dicts), tuple(records)
+
+    def _shared_for(self, res: Any, scp: Any) -> tuple[Any, ...]:
+        found = self._shared.get((id(res), id(scp)))
+        if found is None or found[0] is not res or found[1] is not scp:
+            found = self._shared_entry(res, scp)
+        self._last_shared = found
+        return found
 
     def _resource(self, resource: Any) -> tuple[FrozenAttributes, str]:
         entry = self._resources.get(id(resource))
@@ -321,7 +421,7 @@ class SpanConverter:
                         "attributes": dict(getattr(scope, "attributes", None) or {}),
                     }
                 )
-            entry = (scope, converted, dumps_line(_scope_dict(converted)))  # type: ignore[arg-type]
+            entry = (scope, converted, dumps_line(_scope_dict(converted)))
             if len(self._scopes) < _CACHE_LIMIT:
                 self._scopes[id(scope)] = entry
         return entry[1], entry[2]
@@ -373,183 +473,10 @@ class SpanConverter:
             self._enum_names[id(member)] = entry
         return entry[1]
 
-    def convert(self, span: Any) -> tuple[SpanRecord, str]:
-        """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
-        # The SDK hands every processor a plain ReadableSpan whose public
-        # properties are Python calls that copy (a proxy, a tuple) on each
-        # access; on this per-span path, reading the fields behind them halves
-        # the cost.  Any other span is read through its public properties.
-        # One method, not one per step: a Python call costs as much as
-        # several of the steps.
-        fields: Any = None
-        if self._fast and type(span) is ReadableSpan:
-            sdk: Any = span  # its private fields, which type checkers do not know
-            try:
-                status = sdk._status
-                parent = sdk._parent
-                # The SDK keeps events and links in BoundedLists, whose len()
-                # and iteration are Python calls (iteration copies under a
-                # lock); their deques are final once the span has ended.
-                events: Any = sdk._events._dq
-                fields = (
-                    sdk._context,
-                    None if parent is None else parent[1],
-                    status._status_code,
-                    status._description,
-                    sdk._name,
-                    sdk._kind,
-                    sdk._start_time,
-                    sdk._end_time,
-                    sdk._attributes,
-                    [(e._name, e._timestamp, e._attributes) for e in events] if events else (),
-                    sdk._links._dq,
-                    sdk._resource,
-                    sdk._instrumentation_scope,
-                )
-            except AttributeError:
-                # An SDK whose private fields moved: its public properties
-                # still work, so use them from now on.
-                self._fast = False
-        if fields is None:
-            fields = _public_fields(span)
-        (
-            ctx, parent_int, status_enum, description, name, kind_enum, start, end,
-            attrs, events, links, res, scp,
-        ) = fields
-        trace_int, span_int, trace_state_obj = ctx[0], ctx[1], ctx[4]
-        # The fixed part of the line is formatted by hand (ids, enum names and
-        # integers need no escaping); the JSON encoder runs only on attributes
-        # and events.
-        last = self._last_trace
-        if last[0] is trace_int:
-            trace_id = last[1]
-        else:
-            trace_id = "%032x" % trace_int
-            self._last_trace = (trace_int, trace_id)
-        span_id = "%016x" % span_int
-        if parent_int is None:
-            parent_id = None
-            parent_json = "null"
-        else:
-            parent_id = "%016x" % parent_int
-            parent_json = f'"{parent_id}"'
-        names = self._enum_names
-        entry = names.get(id(kind_enum))
-        kind = entry[1] if entry is not None else self._enum_name(kind_enum, KINDS, "INTERNAL")
-        entry = names.get(id(status_enum))
-        status_code = (
-            entry[1] if entry is not None else self._enum_name(status_enum, STATUSES, "UNSET")
-        )
-        description = description or None
-        start = start or 0
-        end = end or start
-        # Redaction touches only the line: the record keeps the real values.
-        # _pair(), inlined for the span's own attributes: its call is about
-        # 350 instructions, a hundredth of this method's work per span.
-        try:
-            line_attrs = attrs._dict
-        except AttributeError:
-            line_attrs = None
-        if type(line_attrs) is not dict:
-            line_attrs = dict(attrs) if attrs else {}
-        if line_attrs:
-            attr_keys = tuple(line_attrs)
-            keyset = self._keysets.get(attr_keys)
-            if keyset is None:
-                keyset = self._keyset(attr_keys)
-            attr_values = tuple(line_attrs.values())
-            attr_keys, plan = keyset
-            if plan is not None:
-                line_attrs = plan.apply(line_attrs)
-        else:
-            attr_keys = attr_values = ()
-        pair = self._pair
-        if events:
-            event_texts = []
-            event_records = []
-            for ename, etime, eattrs in events:
-                ekeys, evalues, eline = pair(eattrs)
-                # By hand, like the line itself: encoding a list of dicts costs
-                # more than the attributes inside them.
-                event_texts.append(
-                    f'{{"name":{_encode_str(ename)},"time_unix_nano":{etime},'
-                    f'"attributes":{dumps_line(eline) if eline else "{}"}}}'
-                )
-                # make_event's work, inlined as for the record below.
-                item: Any = _new_instance(_EventTwin)
-                item.name = ename
-                item.timestamp = etime
-                item.attributes = make_attributes(ekeys, evalues) if ekeys else EMPTY_ATTRIBUTES
-                item.__class__ = SpanEvent
-                event_records.append(item)
-            events_json = f"[{','.join(event_texts)}]"
-            event_tuple = tuple(event_records)
-        else:
-            events_json = "[]"
-            event_tuple = ()
-        if links:
-            link_dicts = []
-            link_records = []
-            for link in links:
-                lctx = link.context
-                lt, ls = "%032x" % lctx.trace_id, "%016x" % lctx.span_id
-                lkeys, lvalues, lline = pair(link.attributes)
-                link_dicts.append({"trace_id": lt, "span_id": ls, "attributes": lline})
-                lfrozen = make_attributes(lkeys, lvalues) if lkeys else EMPTY_ATTRIBUTES
-                link_records.append(make_link(lt, ls, lfrozen))
-            links_json = dumps_line(link_dicts)
-            link_tuple = tuple(link_records)
-        else:
-            links_json = "[]"
-            link_tuple = ()
-        last = self._last_state
-        if last[0] is trace_state_obj:
-            trace_state = last[1]
-        else:
-            trace_state = trace_state_obj.to_header() if trace_state_obj else ""
-            self._last_state = (trace_state_obj, trace_state)
-        shared = self._last_shared
-        if shared[0] is not res or shared[1] is not scp:
-            found = self._shared.get((id(res), id(scp)))
-            if found is None or found[0] is not res or found[1] is not scp:
-                found = self._shared_entry(res, scp)
-            self._last_shared = shared = found
-        state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
-        redact_name = self._redact_name
-        if redact_name is not None and ("@" in name or "=" in name):
-            line_name = redact_name(name)
-        else:
-            line_name = name
-        # One f-string, built in one go: joining its parts with + would copy
-        # the whole line once per part.
-        line = (
-            f'{{"trace_id":"{trace_id}","span_id":"{span_id}",'
-            f'"parent_span_id":{parent_json},'
-            f'"name":{_encode_str(line_name)},"kind":"{kind}","status":"{status_code}",'
-            f'"status_description":{"null" if description is None else _encode_str(description)},'
-            f'"start_time_unix_nano":{start},"end_time_unix_nano":{end},"duration_ns":{end - start},'
-            f'"attributes":{dumps_line(line_attrs) if line_attrs else "{}"},"events":{events_json},'
-            f'"links":{links_json},{state_json}{shared[4]}'
-        )
-        # make_record's work, inlined: this runs once per span.
-        record: Any = _new_instance(_RecordTwin)
-        record.trace_id = trace_id
-        record.span_id = span_id
-        record.parent_span_id = parent_id
-        record.name = name
-        record.kind = kind
-        record.status = status_code
-        record.status_description = description
-        record.start_time = start
-        record.end_time = end
-        record._attribute_keys = attr_keys
-        record._attribute_values = attr_values
-        record.events = event_tuple
-        record.links = link_tuple
-        record.resource = shared[2]
-        record.scope = shared[3]
-        record.trace_state = trace_state
-        # estimated_bytes(), inlined.
-        record._size = _BYTES_PER_RECORD + len(line) // 2
-        record.__class__ = SpanRecord
-        return record, line
+
+def _same_conversion(fast: bool) -> bool:
+    """Whether the sample span converts the same with the fast path on and off (fresh caches each)."""
+    span = sample_span()
+    first = SpanConverter(check=False)._fast_path(fast).convert(span)
+    second = SpanConverter(check=False)._fast_path(False).convert(span)
+    return first == second
