@@ -93,7 +93,6 @@ def expected_mode():
 # -- killed runs ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs the crash-safe default")
 @XDIST
 def test_a_test_that_sigkills_its_own_process_leaves_all_its_spans(pytester, xdist_args):
     pytester.makepyfile(
