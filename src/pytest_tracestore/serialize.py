@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._sdk import FieldReader, sample_span
+from ._sdk import FieldReader, attribute_dict, sample_span
 from .record import (
     _BYTES_PER_RECORD,
     EMPTY_ATTRIBUTES,
@@ -440,14 +440,7 @@ class SpanConverter:
 
         The SDK's keys are strings and its sequence values tuples already.
         """
-        # An ended span's BoundedAttributes is immutable: read its dict as is
-        # rather than pay a Python-level copy(), or even len(), per span.
-        try:
-            attrs = raw._dict
-        except AttributeError:
-            attrs = None
-        if type(attrs) is not dict:
-            attrs = dict(raw) if raw else {}
+        attrs = attribute_dict(raw)
         if not attrs:
             return (), (), attrs
         keys = tuple(attrs)
