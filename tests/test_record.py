@@ -4,13 +4,12 @@ import json
 import pickle
 
 import pytest
+from conftest import exception_event, make_record
 
 from pytest_tracestore import FrozenAttributes, SpanRecord
 from pytest_tracestore import record as record_module
 from pytest_tracestore.parse import record_from_dict
 from pytest_tracestore.serialize import dumps_line, record_to_dict
-
-from conftest import exception_event, make_record
 
 
 def test_ids_are_normalized_to_lowercase_hex():

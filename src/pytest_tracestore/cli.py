@@ -37,6 +37,7 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    NoReturn,
     Optional,
     Sequence,
     Set,
@@ -865,7 +866,7 @@ def _sniff(path: str, sniff: Callable[[str], Optional[str]]) -> Optional[str]:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # One line, as for every other problem; ``-h`` shows the full usage.
         raise UsageError(f"{message} (see {self.prog} -h)")
 
