@@ -514,24 +514,37 @@ def bounded_lines(
     of an over-long line is read and dropped a chunk at a time.
     """
     readline = handle.readline
-    limit = max_line_bytes + 1
+    chunk = min(max_line_bytes + 1, _SKIP_CHUNK)
     newline: Any = None
     while True:
-        line = readline(limit)
+        line = readline(chunk)
         if not line:
             return
         if newline is None:
             newline = "\n" if isinstance(line, str) else b"\n"
-        if len(line) < limit or line[-1:] == newline:
+        if len(line) < chunk or line[-1:] == newline:
             yield line
             continue
+        # A line longer than a chunk: gather it a chunk at a time, and drop
+        # what was gathered as soon as it passes the limit.
+        pieces = [line]
         length = len(line)
-        del line
-        while True:
+        ended = False
+        while length <= max_line_bytes:
+            piece = readline(chunk)
+            pieces.append(piece)
+            length += len(piece)
+            if len(piece) < chunk or piece[-1:] == newline:
+                ended = True
+                break
+        if length - (pieces[-1][-1:] == newline) <= max_line_bytes:
+            yield line[:0].join(pieces)
+            continue
+        del pieces, line
+        while not ended:
             piece = readline(_SKIP_CHUNK)
             length += len(piece)
-            if not piece or piece[-1:] == newline:
-                break
+            ended = len(piece) < _SKIP_CHUNK or piece[-1:] == newline
         yield LineTooLong(
             f"a line of {length} bytes or more, over max_line_bytes={max_line_bytes}"
         )

@@ -93,9 +93,16 @@ def freeze_value(value: Any) -> Any:
     return value
 
 
+_YEAR_NS = 366 * 24 * 3600 * 10**9
+
+
 def format_duration(ns: int) -> str:
-    """A duration in the unit that reads best: ``850ns``, ``12.5us``, ``3.4ms``, ``2.05s``, ``3m05.0s``."""
-    if ns < 1_000:
+    """A duration in the unit that reads best: ``850ns``, ``12.5us``, ``3.4ms``, ``2.05s``, ``3m05.0s``.
+
+    A duration of more than a year (only a file with impossible timestamps
+    holds one) is shown as raw nanoseconds.
+    """
+    if ns < 1_000 or ns > _YEAR_NS:
         return f"{ns}ns"
     if ns < 1_000_000:
         return f"{ns / 1e3:.1f}us"
@@ -522,8 +529,11 @@ class SpanRecord:
 
     @property
     def duration(self) -> float:
-        """The span's duration in seconds."""
-        return (self.end_time - self.start_time) / 1e9
+        """The span's duration in seconds (``inf`` if too long for a float, as only corrupt files hold)."""
+        try:
+            return (self.end_time - self.start_time) / 1e9
+        except OverflowError:
+            return math.inf if self.end_time > self.start_time else -math.inf
 
     @property
     def is_error(self) -> bool:
