@@ -16,10 +16,11 @@ Figures, per size and format:
    in process CPU time (best of ``--rounds``).
 2. ``TraceStore.load``: CPU time, as a ratio to the floor.  Target <= 1.5.
 3. Each CLI command (``summary``, ``failures``, ``query --name``, ``export``,
-   ``show <trace id>``) run as ``python -m pytest_tracestore ...``: wall
-   time as a ratio to the floor (the floor has no interpreter start-up; the
-   start-up alone is reported as ``python -c pass``), and peak RSS from
-   ``os.wait4``.  ``load`` is also run this way, for its peak RSS.
+   ``show <trace id>``) run as ``python -m pytest_tracestore ...``: CPU
+   and wall time as ratios to the floor (the floor has no interpreter
+   start-up; the start-up alone is reported as ``python -c pass``), and peak
+   RSS, from ``os.wait4`` in a small runner process.  ``load`` is also run
+   this way, for its peak RSS.
 4. Memory held per span: 20,000 spans recorded by the processor, against
    the same spans loaded back from its file, measured with tracemalloc
    (indexes built in both).  Target: loaded <= recorded.
@@ -98,7 +99,8 @@ def _attrs(i: int) -> dict[str, object]:
 
 def artifact(cache: Path, count: int, file_format: str) -> Path:
     """The cached artifact of ``count`` spans in ``file_format``, made on first use."""
-    path = cache / f"spans-{count}.{file_format}.jsonl"
+    suffix = ".otlp.jsonl" if file_format == "otlp" else ".jsonl"
+    path = cache / f"spans-{count}{suffix}"
     if not path.exists():
         print(f"  making {path.name} ...", file=sys.stderr, flush=True)
         part = path.with_suffix(".part")
@@ -131,17 +133,29 @@ def load(path: Path):
     return TraceStore.load(path)
 
 
-def run_child(args: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS in MiB and exit status of one command."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+def run_child(args: list[str]) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds, peak RSS in MiB and exit status of one command.
+
+    Started through a small runner process: a child forked from this one
+    would count this process's memory in its own peak RSS.
+    """
+    runner = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--_run", *args],
+        stdout=subprocess.PIPE, check=True, text=True,
     )
+    wall, cpu, rss, code = runner.stdout.split()
+    return float(wall), float(cpu), int(rss), int(code)
+
+
+def _run(args: list[str]) -> int:
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
     # ru_maxrss is in KiB on Linux.
-    return elapsed, usage.ru_maxrss // 1024, process.returncode
+    code = os.waitstatus_to_exitcode(status)
+    print(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, code)
+    return 0
 
 
 def a_trace_id(path: Path) -> str:
@@ -152,7 +166,7 @@ def a_trace_id(path: Path) -> str:
     return found.group(1)
 
 
-def bench_cli(path: Path, out: Path) -> dict[str, tuple[float, int, int]]:
+def bench_cli(path: Path, out: Path) -> dict[str, tuple[float, float, int, int]]:
     python = sys.executable
     cli = [python, "-m", "pytest_tracestore"]
     commands = {
@@ -235,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-spans", type=int, default=20_000)
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI commands")
     parser.add_argument("--_child", nargs=2, help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--_run"]:
+        return _run(argv[1:])
     args = parser.parse_args(argv)
     if args._child:
         what, path = args._child
@@ -260,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_cli:
                 continue
             out = args.cache / "export.out"
-            for name, (wall, rss, code) in bench_cli(path, out).items():
-                print(f"  {name:22s}{wall / base:7.2f}x floor  {rss:6d} MiB peak RSS  exit {code}")
+            print(f"  {'command':22s}{'CPU':>8s}{'wall':>8s}  (x floor){'peak RSS':>12s}")
+            for name, (wall, cpu, rss, code) in bench_cli(path, out).items():
+                print(f"  {name:22s}{cpu / base:8.2f}{wall / base:8.2f}{rss:12d} MiB  exit {code}")
             out.unlink(missing_ok=True)
     memory = held_per_span(args.cache)
     print(f"\nHeld per span ({MEMORY_SPANS:,} spans, indexes built)")

@@ -845,7 +845,7 @@ class _Slow(Exception):
 # Whatever a span of unexpected shape makes the fast path raise.
 _SLOW = (_Slow, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
 
-_scan = json.JSONDecoder().scan_once
+_scan: Callable[[str, int], Tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _preview(data: Any) -> str:

@@ -24,7 +24,6 @@ from .record import (
     SpanEvent,
     SpanLink,
     SpanRecord,
-    estimated_bytes,
     freeze_value,
     make_attributes,
     make_event,
@@ -60,7 +59,7 @@ _loads = json.loads
 _new = object.__new__
 # The C scanner json.loads ends in, without the layers it passes through
 # on each call: they cost as much as a short line's parsing.
-_scan = json.JSONDecoder().scan_once
+_scan: Callable[[str, int], Tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def is_traces_data(data: Any) -> bool:
@@ -219,18 +218,21 @@ class Shared:
         # JSON object keys are always strings: no check needed.
         values = tuple(data.values())
         if not _CONTAINERS.isdisjoint(map(type, values)):
-            values = tuple(map(_freeze, values))
-        return make_attributes(self.keys(tuple(data)), values)
+            values = _frozen_values(values)
+        keys = tuple(data)
+        return make_attributes(self.keysets.get(keys) or self.keys(keys), values)
 
 
-def _freeze(value: Any) -> Any:
-    """:func:`freeze_value` for a decoded JSON value, quicker on flat arrays."""
-    kind = type(value)
-    if kind is list and _CONTAINERS.isdisjoint(map(type, value)):
-        return tuple(value)
-    if kind is list or kind is dict:
-        return freeze_value(value)
-    return value
+def _frozen_values(values: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """Values of a decoded JSON object in their stored form (arrays as tuples)."""
+    out = list(values)
+    for at, value in enumerate(out):
+        kind = type(value)
+        if kind is list and _CONTAINERS.isdisjoint(map(type, value)):
+            out[at] = tuple(value)
+        elif kind is list or kind is dict:
+            out[at] = freeze_value(value)
+    return tuple(out)
 
 
 class LineDecoder:
@@ -318,8 +320,8 @@ class LineDecoder:
         name = get("name")
         start = get("start_time_unix_nano")
         end = get("end_time_unix_nano")
-        kind = _KIND_NAMES.get(get("kind", "INTERNAL"))  # type: ignore[arg-type]
-        status = _STATUS_NAMES.get(get("status", "UNSET"))  # type: ignore[arg-type]
+        kind = _KIND_NAMES.get(get("kind", "INTERNAL"))
+        status = _STATUS_NAMES.get(get("status", "UNSET"))
         description = get("status_description")
         if (
             type(name) is not str
@@ -350,7 +352,7 @@ class LineDecoder:
             keys = tuple(attributes)
             values = tuple(attributes.values())
             if not _CONTAINERS.isdisjoint(map(type, values)):
-                values = tuple(map(_freeze, values))
+                values = _frozen_values(values)
             keys = shared.keysets.get(keys) or shared.keys(keys)
         elif not attributes and (attributes is None or type(attributes) is dict):
             keys = values = ()
@@ -588,35 +590,48 @@ def parse_records(
         source = lines
     shared = Shared()
     corrupt = CorruptLines(name)
-    decode: Optional[Callable[[Any], Any]] = None
+    decode: Any = None
     lineno = 0
+    raw: Any
     for raw in source:
         lineno += 1
         if type(raw) is LineTooLong:
             corrupt.skip(lineno, raw, "an over-long line")
             continue
         if len(raw) > max_line_bytes and len(raw.rstrip()) > max_line_bytes:
-            corrupt.skip(lineno, LineTooLong(
+            too_long = LineTooLong(
                 f"a line of {len(raw)} bytes, over max_line_bytes={max_line_bytes}"
-            ), "an over-long line")
+            )
+            corrupt.skip(lineno, too_long, "an over-long line")
             continue
-        if not raw.strip():
+        # Only a line that starts with white space can be blank: strip() copies.
+        if raw[:1].isspace() and not raw.strip():
             continue
         try:
             if decode is None:
                 decode = _decoder_for(raw, shared, corrupt)
-            records = decode(raw, lineno)
+            if type(decode) is LineDecoder:
+                record = decode.decode(raw)
+            else:
+                records = decode(raw, lineno)
         except (ValueError, TypeError, RecursionError) as exc:
             corrupt.skip(lineno, exc)
             continue
-        yield from records
+        if type(decode) is LineDecoder:
+            yield record
+        else:
+            yield from records
     corrupt.done()
 
 
 def _decoder_for(
     first: Union[str, bytes], shared: Shared, corrupt: CorruptLines
-) -> Callable[[Any, int], Any]:
-    """The decoder for a file whose first non-blank line is ``first``; raises if it is not JSON."""
+) -> Union[LineDecoder, Callable[[Any, int], Any]]:
+    """The decoder for a file whose first non-blank line is ``first``; raises if it is not JSON.
+
+    Our own format's :class:`LineDecoder` makes one record a line; the OTLP
+    one is a function of the line and its number, for its span warnings.
+    """
     if is_traces_data(_loads(first)):
         from .otlp import OtlpLineDecoder
 
@@ -626,5 +641,4 @@ def _decoder_for(
             return otlp.decode(raw, lambda exc: corrupt.skip(lineno, exc, "a corrupt span"))
 
         return decode_otlp
-    line = LineDecoder(shared)
-    return lambda raw, lineno: (line.decode(raw),)
+    return LineDecoder(shared)
