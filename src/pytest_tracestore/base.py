@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
     "FORMATS",
     "TraceStoreWarning",
     "check_limit",
@@ -17,6 +18,10 @@ __all__ = [
 
 #: The default memory budget of a store: 256 MiB.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+#: The longest line a reader takes from a trace file: 16 MiB, the newline not
+#: counted.  A longer line is skipped with a warning, never held whole.
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 #: How many ended spans wait in the queue, by default, before they are written
 #: and stored together.  Runs of 16 or more already get most of the gain.

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
 
-from .base import TraceStoreWarning
+from .base import DEFAULT_MAX_LINE_BYTES, TraceStoreWarning, check_limit
 from .record import (
     EMPTY_ATTRIBUTES,
     KINDS,
@@ -49,8 +49,6 @@ __all__ = [
     "record_from_dict",
 ]
 
-#: Lines longer than this (in bytes, the newline not counted) are skipped.
-DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 # How much of an over-long line is read at a time while skipping it.
 _SKIP_CHUNK = 1024 * 1024
@@ -502,9 +500,8 @@ class LineTooLong(ValueError):
 
 
 def _check_limit(max_line_bytes: Any) -> int:
-    if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int) or max_line_bytes < 1:
-        raise ValueError(f"invalid max_line_bytes {max_line_bytes!r}: expected an integer >= 1")
-    return max_line_bytes
+    check_limit("max_line_bytes", max_line_bytes)
+    return int(max_line_bytes)
 
 
 def bounded_lines(

@@ -13,6 +13,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Union
 
 from .base import DEFAULT_MAX_BYTES, TraceStoreWarning, check_limit
+from .base import DEFAULT_MAX_LINE_BYTES
 from .record import (
     SpanRecord,
     _same_value,
@@ -628,7 +629,7 @@ class TraceStore:
         max_spans: int | None = None,
         max_bytes: int | None = None,
         *,
-        max_line_bytes: int = 16 * 1024 * 1024,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> TraceStore:
         """Read an artifact file back into a new store.
 
