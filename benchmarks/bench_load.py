@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             (floor if what == "floor" else load)(Path(path))
         return 0
     args.cache.mkdir(parents=True, exist_ok=True)
+    # Each figure as it comes, also into a file: a million-span run is long.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     sizes = [int(s) for s in args.sizes.split(",")]
     formats = args.formats.split(",")
     print(f"Python {sys.version.split()[0]}; cache {args.cache}")

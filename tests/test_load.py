@@ -281,3 +281,22 @@ def test_lines_at_and_over_the_limit(monkeypatch, chunk, as_text):
         for x in parse.bounded_lines(handle, max_line_bytes=8)
     ]
     assert got == ["12345678\n", "LineTooLong", "\n", "LineTooLong", "abc\n", "LineTooLong"]
+
+
+def test_load_restores_the_garbage_collector_as_it_was(tmp_path):
+    import gc
+
+    path = tmp_path / "spans.jsonl"
+    path.write_text(record_line(make_record()), encoding="utf-8")
+    assert gc.isenabled()
+    assert len(TraceStore.load(path)) == 1
+    assert gc.isenabled()
+    with pytest.raises(FileNotFoundError):
+        TraceStore.load(tmp_path / "missing.jsonl")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        TraceStore.load(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
