@@ -300,3 +300,16 @@ def test_load_restores_the_garbage_collector_as_it_was(tmp_path):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "otlp"])
+def test_repeated_string_values_are_shared_once_learnt(tmp_path, file_format):
+    records = [_rich(attributes={"m": "GET", "tags": ["alpha", f"t{i}"]}) for i in range(40)]
+    encode = record_line if file_format == "jsonl" else (lambda r: record_to_otlp_line(r) + "\n")
+    path = tmp_path / "spans.jsonl"
+    path.write_text("".join(map(encode, records)), encoding="utf-8")
+    store, caught = _load(path)
+    assert list(store) == records and not caught
+    late = [r.attributes for r in list(store)[-10:]]
+    assert all(a["m"] is late[0]["m"] for a in late)
+    assert all(a["tags"][0] is late[0]["tags"][0] for a in late)

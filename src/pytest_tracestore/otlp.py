@@ -768,7 +768,8 @@ class OtlpLineDecoder:
             elif kind == "doubleValue" and type(value) is float:
                 pass
             elif kind == "arrayValue" and type(value) is dict:
-                value = _array(value)
+                items = _array(value)
+                value = tuple(map(self.shared.texts.get, items, items))
             else:
                 raise _Slow
             keys.append(key)
@@ -778,7 +779,8 @@ class OtlpLineDecoder:
             raise _Slow
         shared = self.shared
         return make_attributes(
-            shared.keysets.get(key_tuple) or shared.keys(key_tuple), tuple(values)
+            shared.keysets.get(key_tuple) or shared.keys(key_tuple),
+            shared.shared_values(tuple(values)),
         )
 
     def _events(self, items: Any) -> Tuple[SpanEvent, ...]:

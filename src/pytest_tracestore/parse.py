@@ -154,6 +154,12 @@ def hex_id(value: Any, digits: int) -> str:
     return normalize_trace_id(value) if digits == 32 else normalize_span_id(value)
 
 
+# Strings up to this long are shared when they repeat; one span in this many
+# is looked at to learn which do.
+_SHORT = 64
+_SAMPLE_EVERY = 16
+
+
 class Shared:
     """What the records of one file share, found once: key tuples, names, ids, resources.
 
@@ -168,6 +174,34 @@ class Shared:
         # (what a line held, the id made of it); no line holds None as an id.
         self.last_trace: Tuple[Any, str] = (None, "")
         self.last_parent: Tuple[Any, str] = (None, "")
+        # Short string values seen once, while looking for those that repeat.
+        self.seen: Dict[str, None] = {}
+        self.until_sample = 0
+
+    def shared_values(self, values: Tuple[Any, ...]) -> Tuple[Any, ...]:
+        """``values`` with each string that repeats across spans as one shared object.
+
+        The look-up runs in C for every span; which strings repeat is learnt
+        from one span in 16, as the Python loop that learns it costs more.
+        """
+        self.until_sample -= 1
+        if self.until_sample < 0:
+            self.until_sample = _SAMPLE_EVERY
+            self._learn(values)
+        get = self.texts.get
+        return tuple(map(get, values, values))
+
+    def _learn(self, values: Iterable[Any]) -> None:
+        texts, seen = self.texts, self.seen
+        for value in values:
+            if type(value) is tuple:
+                self._learn(value)
+            elif type(value) is str and len(value) <= _SHORT and value not in texts:
+                if value in seen:
+                    if len(texts) < _CACHE_LIMIT:
+                        texts[value] = value
+                elif len(seen) < _CACHE_LIMIT:
+                    seen[value] = None
 
     def text(self, value: str) -> str:
         """One shared string for span and event names, which repeat across spans."""
@@ -216,18 +250,22 @@ class Shared:
         # JSON object keys are always strings: no check needed.
         values = tuple(data.values())
         if not _CONTAINERS.isdisjoint(map(type, values)):
-            values = _frozen_values(values)
+            values = _frozen_values(values, self.texts)
         keys = tuple(data)
         return make_attributes(self.keysets.get(keys) or self.keys(keys), values)
 
 
-def _frozen_values(values: Tuple[Any, ...]) -> Tuple[Any, ...]:
-    """Values of a decoded JSON object in their stored form (arrays as tuples)."""
+def _frozen_values(values: Tuple[Any, ...], texts: Dict[str, str]) -> Tuple[Any, ...]:
+    """Values of a decoded JSON object in their stored form (arrays as tuples).
+
+    Strings in flat arrays that ``texts`` holds become its shared objects.
+    """
+    get = texts.get
     out = list(values)
     for at, value in enumerate(out):
         kind = type(value)
         if kind is list and _CONTAINERS.isdisjoint(map(type, value)):
-            out[at] = tuple(value)
+            out[at] = tuple(map(get, value, value))
         elif kind is list or kind is dict:
             out[at] = freeze_value(value)
     return tuple(out)
@@ -350,7 +388,8 @@ class LineDecoder:
             keys = tuple(attributes)
             values = tuple(attributes.values())
             if not _CONTAINERS.isdisjoint(map(type, values)):
-                values = _frozen_values(values)
+                values = _frozen_values(values, shared.texts)
+            values = shared.shared_values(values)
             keys = shared.keysets.get(keys) or shared.keys(keys)
         elif not attributes and (attributes is None or type(attributes) is dict):
             keys = values = ()
