@@ -240,7 +240,7 @@ def test_load_detects_otlp_json_lines_and_skips_corrupt_lines(tmp_path):
         store = TraceStore.load(path)
     assert list(store) == records
     assert [str(w.message) for w in caught] == [
-        f"{path}:3: skipped a corrupt line (missing or all-zero traceId: None)"
+        f"{path}:3: skipped a corrupt span (missing or all-zero traceId: None)"
     ]
     assert store.get_trace(records[2].trace_id)[0].resource is store.get_trace(records[3].trace_id)[0].resource
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import DEFAULT_MAX_BYTES, TraceStoreWarning
+from .base import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, TraceStoreWarning
 
 __version__ = "0.1.0"
 
@@ -107,6 +107,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_REDACT_PATTERNS",
     "DEFAULT_VOLATILE_ATTRIBUTES",
     "FileBasedSpanProcessor",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
     "FORMATS",
     "TraceStoreWarning",
     "check_limit",
@@ -20,6 +21,10 @@ __all__ = [
 
 #: The default memory budget of a store: 256 MiB.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+#: The longest line a reader takes from a trace file: 16 MiB, the newline not
+#: counted.  A longer line is skipped with a warning, never held whole.
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 #: How many ended spans wait, by default, before their records are added to the
 #: store together (their lines are in the file as each span ends).  Runs of 16

@@ -24,7 +24,7 @@ import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from .base import is_traces_data
 from .record import (
@@ -36,6 +36,11 @@ from .record import (
     SpanEvent,
     SpanLink,
     SpanRecord,
+    estimated_bytes,
+    hex_id,
+    make_attributes,
+    make_event,
+    make_link,
     make_record,
     normalize_span_id,
     normalize_trace_id,
@@ -274,6 +279,15 @@ def _list(value: Any, where: str) -> List[Any]:
     return value
 
 
+def _mappings(value: Any, where: str) -> List[Mapping[str, Any]]:
+    # ``[null]`` is an array holding no object: an error, as any non-object is.
+    items = _list(value, where)
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{where} must hold objects, got {item!r}")
+    return items
+
+
 def _id(value: Any, digits: int, where: str) -> Optional[str]:
     """Read a hex id (OTLP/JSON) or a base64 one (protobuf JSON); ``None`` if empty."""
     if value in (None, ""):
@@ -428,19 +442,19 @@ def _span(
         raise ValueError(f"status message must be a string, got {message!r}")
     events = tuple(
         SpanEvent(
-            _string(_mapping(e, "event").get("name", ""), "events.name"),
+            _string(e.get("name") or "", "events.name"),
             _int(_get(e, "timeUnixNano", "time_unix_nano"), "event timeUnixNano"),
             intern.attrs(_attributes(e.get("attributes"), "event attributes")),
         )
-        for e in _list(data.get("events"), "events")
+        for e in _mappings(data.get("events"), "events")
     )
     links = tuple(
         SpanLink(
-            _required_id(_get(_mapping(lk, "link"), "traceId", "trace_id"), 32, "link traceId"),
+            _required_id(_get(lk, "traceId", "trace_id"), 32, "link traceId"),
             _required_id(_get(lk, "spanId", "span_id"), 16, "link spanId"),
             intern.attrs(_attributes(lk.get("attributes"), "link attributes")),
         )
-        for lk in _list(data.get("links"), "links")
+        for lk in _mappings(data.get("links"), "links")
     )
     trace_state = _get(data, "traceState", "trace_state") or ""
     if not isinstance(trace_state, str):
@@ -466,7 +480,10 @@ def _span(
 
 
 def records_from_traces_data(
-    data: Mapping[str, Any], *, interner: Optional[_Interner] = None
+    data: Mapping[str, Any],
+    *,
+    interner: Optional[_Interner] = None,
+    on_error: Optional[Callable[[ValueError], None]] = None,
 ) -> List[SpanRecord]:
     """Return the span records of one ``TracesData`` (or ``ExportTraceServiceRequest``) dict.
 
@@ -474,36 +491,83 @@ def records_from_traces_data(
     module docstring).  Raises :class:`ValueError` naming the problem when the
     input is not a valid trace payload.  ``interner`` shares equal resources,
     scopes and attribute key sets between calls (one per file being read).
+
+    With ``on_error``, a span (or a resource's or scope's spans) that cannot
+    be read is passed over: ``on_error`` gets the :class:`ValueError` naming
+    the problem, and the other spans are returned.
     """
     if not is_traces_data(data):
         raise ValueError(
             f"expected an OTLP TracesData object with 'resourceSpans', got {_preview(data)}"
         )
+    intern = interner or _Interner()
+    records: List[SpanRecord] = []
     try:
-        return _records(data, interner or _Interner())
+        for resource, scope, spans in _groups(data, intern, on_error):
+            for span in spans:
+                _add_span(records, span, resource, scope, intern, on_error)
     except RecursionError:
         raise ValueError("attribute values nested too deeply") from None
-
-
-def _records(data: Mapping[str, Any], intern: _Interner) -> List[SpanRecord]:
-    records: List[SpanRecord] = []
-    for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans"):
-        resource_spans = _mapping(resource_spans, "resourceSpans[]")
-        resource_data = _mapping(resource_spans.get("resource"), "resource")
-        attrs = _attributes(resource_data.get("attributes"), "resource.attributes")
-        resource = intern.resource(attrs) if attrs else EMPTY_ATTRIBUTES
-        scope_list = _get(resource_spans, "scopeSpans", "scope_spans")
-        if scope_list is None:
-            # OTLP before 0.19 named the level instrumentationLibrarySpans.
-            scope_list = resource_spans.get("instrumentationLibrarySpans")
-        for scope_spans in _list(scope_list, "scopeSpans"):
-            scope_spans = _mapping(scope_spans, "scopeSpans[]")
-            if "scope" not in scope_spans and "instrumentationLibrary" in scope_spans:
-                scope_spans = dict(scope_spans, scope=scope_spans["instrumentationLibrary"])
-            scope = _scope(scope_spans, intern)
-            for span in _list(scope_spans.get("spans"), "spans"):
-                records.append(_span(span, resource, scope, intern))
     return records
+
+
+def _add_span(
+    records: List[SpanRecord],
+    span: Any,
+    resource: FrozenAttributes,
+    scope: Optional[Scope],
+    intern: _Interner,
+    on_error: Optional[Callable[[ValueError], None]],
+) -> None:
+    if on_error is None:
+        records.append(_span(span, resource, scope, intern))
+        return
+    try:
+        records.append(_span(span, resource, scope, intern))
+    except RecursionError:
+        on_error(ValueError("attribute values nested too deeply"))
+    except ValueError as exc:
+        on_error(exc)
+
+
+_Group = Tuple[FrozenAttributes, Optional[Scope], List[Any]]
+
+
+def _groups(
+    data: Mapping[str, Any],
+    intern: _Interner,
+    on_error: Optional[Callable[[ValueError], None]] = None,
+) -> Iterator[_Group]:
+    """Each scope's resource, scope and list of raw spans, in the payload's order."""
+    for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans"):
+        try:
+            resource_spans = _mapping(resource_spans, "resourceSpans[]")
+            resource_data = _mapping(resource_spans.get("resource"), "resource")
+            attrs = _attributes(resource_data.get("attributes"), "resource.attributes")
+            resource = intern.resource(attrs) if attrs else EMPTY_ATTRIBUTES
+            scope_list = _get(resource_spans, "scopeSpans", "scope_spans")
+            if scope_list is None:
+                # OTLP before 0.19 named the level instrumentationLibrarySpans.
+                scope_list = resource_spans.get("instrumentationLibrarySpans")
+            scope_items = _list(scope_list, "scopeSpans")
+        except ValueError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        for scope_spans in scope_items:
+            try:
+                scope_spans = _mapping(scope_spans, "scopeSpans[]")
+                if "scope" not in scope_spans and "instrumentationLibrary" in scope_spans:
+                    scope_spans = dict(scope_spans, scope=scope_spans["instrumentationLibrary"])
+                scope = _scope(scope_spans, intern)
+                spans = _list(scope_spans.get("spans"), "spans")
+            except ValueError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                continue
+            yield resource, scope, spans
 
 
 def records_from_otlp_line(
@@ -519,6 +583,273 @@ def records_from_otlp_line(
     except ValueError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
     return records_from_traces_data(data, interner=interner)
+
+
+# What our writer puts around one span: the resource and scope before it,
+# the same text for every span of one tracer, and the closing brackets.
+_SPANS_KEY = '"spans":['
+_CLOSE = "]}]}]}"
+# Stands in for the spans while a line's opening is checked; no opening
+# that holds it is taken.
+# An integer, as JSON has one way only to write it.
+_SENTINEL = 7150931048862719
+
+
+class OtlpLineDecoder:
+    """Decodes OTLP JSON Lines, one line at a time, sharing what lines repeat.
+
+    A line our writer made holds one resource and one scope, the same text
+    for every span of a tracer: that opening is decoded once and looked up
+    by its text, and only the spans are parsed.  Any other line goes through
+    :func:`records_from_traces_data`.  A span that cannot be read is passed
+    to ``on_error`` and the line's other spans are kept.
+    """
+
+    def __init__(self, shared: Any = None) -> None:
+        from .parse import Shared
+
+        self.shared = shared if shared is not None else Shared()
+        self.openings: Dict[str, Optional[Tuple[FrozenAttributes, Optional[Scope]]]] = {}
+
+    def decode(
+        self, raw: Union[str, bytes], on_error: Callable[[ValueError], None]
+    ) -> List[SpanRecord]:
+        """The records of one line; raises :class:`ValueError` if it is no trace payload at all."""
+        text = raw.decode("utf-8", "surrogatepass") if isinstance(raw, bytes) else raw
+        try:
+            found = self._fast(text.rstrip(), on_error)
+        except (ValueError, StopIteration):
+            found = None
+        if found is not None:
+            return found
+        return records_from_traces_data(
+            json.loads(raw), interner=self.shared.interner, on_error=on_error
+        )
+
+    def _fast(
+        self, text: str, on_error: Callable[[ValueError], None]
+    ) -> Optional[List[SpanRecord]]:
+        cut = text.find(_SPANS_KEY)
+        if cut < 0 or not text.endswith(_CLOSE):
+            return None
+        cut += len(_SPANS_KEY)
+        opening = text[:cut]
+        if opening in self.openings:
+            shared = self.openings[opening]
+        else:
+            shared = self._learn(opening)
+        if shared is None:
+            return None
+        # The opening was checked to leave the parser inside the one spans
+        # array; the rest must be that array's items and the closing.
+        body = text[cut - 1 : len(text) - len(_CLOSE) + 1]
+        spans, end = _scan(body, 0)
+        if end != len(body) or type(spans) is not list:
+            return None
+        resource, scope = shared
+        records: List[SpanRecord] = []
+        intern = self.shared.interner
+        for span in spans:
+            try:
+                records.append(self._span(span, resource, scope))
+            except _SLOW:
+                _add_span(records, span, resource, scope, intern, on_error)
+        if len(records) == 1:
+            # The memory estimate reads our own line's length, which is about
+            # 5/8 of an OTLP line's: estimated here, not by encoding the record.
+            object.__setattr__(records[0], "_size", estimated_bytes(len(text) * 5 // 8))
+        return records
+
+    def _learn(self, opening: str) -> Optional[Tuple[FrozenAttributes, Optional[Scope]]]:
+        found: Optional[Tuple[FrozenAttributes, Optional[Scope]]] = None
+        sentinel = str(_SENTINEL)
+        if sentinel not in opening:
+            try:
+                data = json.loads(opening + sentinel + _CLOSE)
+                groups = list(_groups(data, self.shared.interner)) if is_traces_data(data) else []
+            except (ValueError, RecursionError):
+                groups = []
+            spans = groups[0][2] if len(groups) == 1 else None
+            if spans == [_SENTINEL] and type(spans[0]) is int:
+                found = groups[0][0], groups[0][1]
+        if len(self.openings) < _CACHE_LIMIT:
+            self.openings[opening] = found
+        return found
+
+    def _span(
+        self, data: Any, resource: FrozenAttributes, scope: Optional[Scope]
+    ) -> SpanRecord:
+        # _span() for the values our writer and the SDK's exporter write;
+        # anything else raises, and _span() decides.
+        shared = self.shared
+        get = data.get
+        trace_id = get("traceId")
+        last = shared.last_trace
+        if trace_id == last[0] and type(trace_id) is str:
+            trace_id = last[1]
+        elif type(trace_id) is str and len(trace_id) == 32:
+            trace_id = shared.trace_id(trace_id)
+        else:
+            raise _Slow
+        span_id = get("spanId")
+        if type(span_id) is not str or len(span_id) != 16:
+            raise _Slow
+        span_id = hex_id(span_id, 16)
+        parent = get("parentSpanId")
+        if parent is None or parent == "":
+            if get("parent_span_id") is not None:
+                raise _Slow
+            parent = None
+        else:
+            last = shared.last_parent
+            if parent == last[0] and type(parent) is str:
+                parent = last[1]
+            elif type(parent) is not str or len(parent) != 16:
+                raise _Slow
+            else:
+                parent = shared.parent_id(parent)
+        name = get("name") or ""
+        start = get("startTimeUnixNano")
+        end = get("endTimeUnixNano")
+        kind = get("kind")
+        status = get("status")
+        if (
+            type(name) is not str
+            or type(start) is not str
+            or type(end) is not str
+            or type(kind) is not int
+            or type(status) is not dict
+            or get("traceState") is not None
+            or get("trace_state") is not None
+        ):
+            raise _Slow
+        code = status.get("code", 0)
+        message = status.get("message") or None
+        if type(code) is not int or not (message is None or type(message) is str):
+            raise _Slow
+        return make_record(
+            trace_id,
+            span_id,
+            parent,
+            shared.texts.get(name) or shared.text(name),
+            _KIND_NAME[kind],
+            _STATUS_NAME[code],
+            message,
+            int(start),
+            int(end),
+            self._attrs(get("attributes")),
+            self._events(get("events")),
+            self._links(get("links")),
+            resource,
+            scope,
+            "",
+            0,
+        )
+
+    def _attrs(self, items: Any) -> FrozenAttributes:
+        if items is None:
+            return EMPTY_ATTRIBUTES
+        if type(items) is not list:
+            raise _Slow
+        if not items:
+            return EMPTY_ATTRIBUTES
+        keys = []
+        values = []
+        for item in items:
+            key = item["key"]
+            value = item["value"]
+            if type(key) is not str or type(value) is not dict or len(value) != 1:
+                raise _Slow
+            ((kind, value),) = value.items()
+            if kind == "stringValue" and type(value) is str:
+                pass
+            elif kind == "intValue" and type(value) is str:
+                value = int(value)
+            elif kind == "boolValue" and type(value) is bool:
+                pass
+            elif kind == "doubleValue" and type(value) is float:
+                pass
+            elif kind == "arrayValue" and type(value) is dict:
+                items = _array(value)
+                value = tuple(map(self.shared.texts.get, items, items))
+            else:
+                raise _Slow
+            keys.append(key)
+            values.append(value)
+        key_tuple = tuple(keys)
+        if len(set(key_tuple)) != len(key_tuple):
+            raise _Slow
+        shared = self.shared
+        return make_attributes(
+            shared.keysets.get(key_tuple) or shared.keys(key_tuple),
+            shared.shared_values(tuple(values)),
+        )
+
+    def _events(self, items: Any) -> Tuple[SpanEvent, ...]:
+        if items is None:
+            return ()
+        if type(items) is not list:
+            raise _Slow
+        events = []
+        texts = self.shared.texts
+        for item in items:
+            name = item.get("name") or ""
+            timestamp = item.get("timeUnixNano")
+            if type(name) is not str or type(timestamp) is not str:
+                raise _Slow
+            events.append(
+                make_event(
+                    texts.get(name) or self.shared.text(name),
+                    int(timestamp),
+                    self._attrs(item.get("attributes")),
+                )
+            )
+        return tuple(events)
+
+    def _links(self, items: Any) -> Tuple[SpanLink, ...]:
+        if items is None:
+            return ()
+        if type(items) is not list:
+            raise _Slow
+        links = []
+        for item in items:
+            trace_id = item.get("traceId")
+            span_id = item.get("spanId")
+            if type(trace_id) is not str or len(trace_id) != 32 or type(span_id) is not str:
+                raise _Slow
+            if len(span_id) != 16:
+                raise _Slow
+            links.append(
+                make_link(hex_id(trace_id, 32), hex_id(span_id, 16), self._attrs(item.get("attributes")))
+            )
+        return tuple(links)
+
+
+def _array(data: Dict[str, Any]) -> Tuple[Any, ...]:
+    # An array of strings is the common case; any other goes through _value().
+    items = data.get("values")
+    if type(items) is list and len(data) == 1:
+        out = []
+        for item in items:
+            if type(item) is dict and len(item) == 1:
+                value = item.get("stringValue")
+                if type(value) is str:
+                    out.append(value)
+                    continue
+            break
+        else:
+            return tuple(out)
+    return _value({"arrayValue": data}, "value")  # type: ignore[no-any-return]
+
+
+class _Slow(Exception):
+    """A span the fast path does not take: :func:`_span` decides."""
+
+
+# Whatever a span of unexpected shape makes the fast path raise.
+_SLOW = (_Slow, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+_scan: Callable[[str, int], Tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _preview(data: Any) -> str:

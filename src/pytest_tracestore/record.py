@@ -79,6 +79,24 @@ def normalize_span_id(value: object) -> str:
     return _parse_id(value, 16, "span id")
 
 
+_LOWER_HEX = "0123456789abcdef"
+
+
+def hex_id(value: Any, digits: int) -> str:
+    """``value`` if it already is ``digits`` lowercase hex digits, not all zero; else normalised.
+
+    Raises :class:`ValueError` naming the value when it is not an id.
+    """
+    if (
+        type(value) is str
+        and len(value) == digits
+        and not value.strip(_LOWER_HEX)
+        and value.strip("0")
+    ):
+        return value
+    return normalize_trace_id(value) if digits == 32 else normalize_span_id(value)
+
+
 def freeze_value(value: Any) -> Any:
     """Return an attribute value in its hashable, stored form.
 
@@ -93,9 +111,16 @@ def freeze_value(value: Any) -> Any:
     return value
 
 
+_YEAR_NS = 366 * 24 * 3600 * 10**9
+
+
 def format_duration(ns: int) -> str:
-    """A duration in the unit that reads best: ``850ns``, ``12.5us``, ``3.4ms``, ``2.05s``, ``3m05.0s``."""
-    if ns < 1_000:
+    """A duration in the unit that reads best: ``850ns``, ``12.5us``, ``3.4ms``, ``2.05s``, ``3m05.0s``.
+
+    A duration of more than a year (only a file with impossible timestamps
+    holds one) is shown as raw nanoseconds.
+    """
+    if ns < 1_000 or ns > _YEAR_NS:
         return f"{ns}ns"
     if ns < 1_000_000:
         return f"{ns / 1e3:.1f}us"
@@ -511,7 +536,7 @@ class SpanRecord:
         made: Any = _new(FrozenAttributes)
         made._keys = keys
         made._values = self._attribute_values
-        return made
+        return made  # type: ignore[no-any-return]
 
     # -- derived values -------------------------------------------------
 
@@ -522,8 +547,11 @@ class SpanRecord:
 
     @property
     def duration(self) -> float:
-        """The span's duration in seconds."""
-        return (self.end_time - self.start_time) / 1e9
+        """The span's duration in seconds (``inf`` if too long for a float, as only corrupt files hold)."""
+        try:
+            return (self.end_time - self.start_time) / 1e9
+        except OverflowError:
+            return math.inf if self.end_time > self.start_time else -math.inf
 
     @property
     def is_error(self) -> bool:
@@ -684,7 +712,7 @@ def make_attributes(keys: tuple[str, ...], values: tuple[Any, ...]) -> FrozenAtt
     self: Any = _new(FrozenAttributes)
     self._keys = keys
     self._values = values
-    return self
+    return self  # type: ignore[no-any-return]
 
 
 def make_event(name: str, timestamp: int, attributes: FrozenAttributes) -> SpanEvent:
@@ -694,7 +722,7 @@ def make_event(name: str, timestamp: int, attributes: FrozenAttributes) -> SpanE
     self.timestamp = timestamp
     self.attributes = attributes
     self.__class__ = SpanEvent
-    return self
+    return self  # type: ignore[no-any-return]
 
 
 def make_link(trace_id: str, span_id: str, attributes: FrozenAttributes) -> SpanLink:
@@ -704,7 +732,7 @@ def make_link(trace_id: str, span_id: str, attributes: FrozenAttributes) -> Span
     self.span_id = span_id
     self.attributes = attributes
     self.__class__ = SpanLink
-    return self
+    return self  # type: ignore[no-any-return]
 
 
 def make_record(
@@ -745,4 +773,4 @@ def make_record(
     self.trace_state = trace_state
     self._size = _size
     self.__class__ = SpanRecord
-    return self
+    return self  # type: ignore[no-any-return]

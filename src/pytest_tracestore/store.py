@@ -13,7 +13,7 @@ from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
-from .base import DEFAULT_MAX_BYTES, TraceStoreWarning, check_limit
+from .base import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, TraceStoreWarning, check_limit
 from .record import (
     SpanRecord,
     _same_value,
@@ -772,18 +772,24 @@ class TraceStore:
         path: Union[str, os.PathLike[str]],
         max_spans: int | None = None,
         max_bytes: int | None = None,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> TraceStore:
         """Read an artifact file back into a new store.
 
         The file may be our JSON Lines or OTLP JSON Lines; the format is
         detected from its first line.  A torn or corrupt line is skipped with a :class:`TraceStoreWarning`
-        that names the file, the line number and the problem.  A missing file
-        raises ``FileNotFoundError``.
+        that names the file, the line number and the problem, and so is a
+        line longer than ``max_line_bytes`` (read a piece at a time, never
+        whole) and, in OTLP lines, a span with values of the wrong type (the
+        line's other spans are kept).  A missing file raises ``FileNotFoundError``.
         """
-        from .parse import read_records
+        from .parse import collection_paused, read_records
 
         store = cls(max_spans=max_spans, max_bytes=max_bytes)
-        store.extend(read_records(path))
+        records = read_records(path, max_line_bytes=max_line_bytes)
+        with collection_paused():
+            store.extend(records)
         return store
 
 
