@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .record import FrozenAttributes, Scope, SpanEvent, SpanLink, SpanRecord
     from .redact import DEFAULT_REDACT_PATTERNS, RedactionPolicy
     from .store import ScopedTraceStore, TraceStore
+    from .traceql import TraceQL, TraceQLError, TraceQLUnsupported, compile_traceql
 
 # Where each public name lives.  They load when first asked for, not when the
 # plugin loads: a pytest-xdist controller records nothing and never needs the
@@ -40,6 +41,10 @@ _LAZY = {
     "SpanLink": "record",
     "SpanRecord": "record",
     "TraceStore": "store",
+    "TraceQL": "traceql",
+    "TraceQLError": "traceql",
+    "TraceQLUnsupported": "traceql",
+    "compile_traceql": "traceql",
 }
 
 
@@ -71,7 +76,11 @@ __all__ = [
     "SpanEvent",
     "SpanLink",
     "SpanRecord",
+    "TraceQL",
+    "TraceQLError",
+    "TraceQLUnsupported",
     "TraceStore",
     "TraceStoreWarning",
     "__version__",
+    "compile_traceql",
 ]

@@ -4,6 +4,7 @@
     pytest-tracestore failures FILE
     pytest-tracestore show FILE TRACE_ID
     pytest-tracestore query FILE [--name N] [--attr KEY=VALUE ...] [--status S] ... [--json]
+    pytest-tracestore query FILE --traceql '{ status = error } >> { }'
     pytest-tracestore export FILE -o OUT [--format otlp|jaeger|jsonl]
 
 Every command reads both artifact formats (our JSON Lines and OTLP JSON
@@ -457,6 +458,7 @@ def _regex(text: str) -> "re.Pattern[str]":
 
 
 def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    traceql = _compile_traceql(args.traceql) if args.traceql is not None else None
     store = _load(args.file, err)
     latest = max(s.end_time for s in store)
     trace_id = _find_trace(store, args.trace_id) if args.trace_id else None
@@ -475,6 +477,9 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     found = [] if args.trace_id and trace_id is None else store.query_spans(query)
+    if traceql is not None:
+        matched = {id(s) for s in traceql.search(store)}
+        found = [s for s in found if id(s) in matched]
     if args.attr:
         missing = object()
         found = [
@@ -516,6 +521,15 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         err.write(f"{PROG}: no span matches in {args.file} ({len(store)} spans)\n")
         return 1
     return 0
+
+
+def _compile_traceql(text: str) -> Any:
+    from .traceql import TraceQLError, compile_traceql
+
+    try:
+        return compile_traceql(text)
+    except TraceQLError as exc:
+        raise UsageError(f"--traceql: {exc.summary}") from None
 
 
 def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -625,6 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
         "or a duration such as 5m counted back from the file's last span",
     )
     p.add_argument("--until", metavar="TIME", help="spans starting at or before TIME (as --since)")
+    p.add_argument(
+        "--traceql",
+        metavar="QUERY",
+        help="spans a TraceQL query returns, such as '{ status = error } >> { }' "
+        "(Tempo's language: see the README's cheat sheet)",
+    )
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N spans")
     p.add_argument("--json", action="store_true", help="one JSON object per line (for jq)")
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")

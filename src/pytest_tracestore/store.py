@@ -25,6 +25,7 @@ from .record import (
 
 if TYPE_CHECKING:
     from .query import Query
+    from .traceql import TraceQL
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
@@ -565,6 +566,16 @@ class TraceStore:
             found = [r for r in source if query.matches(r)]
         found.sort(key=_by_start)
         return found
+
+    def traceql(self, query: str | TraceQL) -> list[SpanRecord]:
+        """The spans a TraceQL query returns (Tempo's language, a documented subset), by start time.
+
+        ``query`` is text or a compiled :class:`~pytest_tracestore.TraceQL`.
+        A malformed query raises ``ValueError`` naming the column.
+        """
+        from .traceql import compile_traceql
+
+        return compile_traceql(query).search(self)
 
     def wait_for(self, timeout: float = 5, **filters: Any) -> list[SpanRecord]:
         """Wait until spans matching ``filters`` are in the store, and return them.

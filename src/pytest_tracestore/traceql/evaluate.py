@@ -364,13 +364,13 @@ def _compile_binary(node: Binary) -> FieldFn:
 
         return string_test
     if pattern is not None:
-        match, positive = pattern.fullmatch, op == "=~"
+        match, positive, source = pattern.fullmatch, op == "=~", pattern.pattern
 
         def regex_test(record: SpanRecord, env: Env) -> Any:
             value = left(record, env)
             if type(value) is str:
                 return (match(value) is not None) is positive
-            return compare(op, value, None, pattern)
+            return compare(op, value, source, pattern)
 
         return regex_test
     return lambda record, env: compare(op, left(record, env), right(record, env), pattern)

@@ -203,9 +203,10 @@ class _Parser:
         fields: List[Field] = []
         while True:
             self.check_word()
+            start = self.peek
             field = self.field_primary()
             if not isinstance(field, (Attribute, Intrinsic)):
-                raise self.error("select() takes attributes and intrinsics only", token)
+                raise self.error("select() takes attributes and intrinsics only", start)
             fields.append(field)
             if not self.is_op(","):
                 break
