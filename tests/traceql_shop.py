@@ -124,7 +124,8 @@ LABELS = [row[0] for row in _SPANS]
 def shop_records() -> List[SpanRecord]:
     """The shop's spans, in the order they ended (children before parents)."""
     records: List[SpanRecord] = []
-    for label, trace, parent, name, service, kind, status, message, start, end, attrs, extra in _SPANS:
+    for row in _SPANS:
+        label, trace, parent, name, service, kind, status, message, start, end, attrs, extra = row
         base = BASE[trace] * 10**9
         records.append(
             SpanRecord(

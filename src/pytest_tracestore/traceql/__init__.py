@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 from ..record import SpanRecord
+from ..store import _index_value
 from .errors import TraceQLError, TraceQLUnsupported
 from .parser import parse
-from .plan import Plan
+from .plan import Hint, Plan, matching_traces
 
 if TYPE_CHECKING:
     from ..store import TraceStore
@@ -59,15 +60,25 @@ class TraceQL:
                 raise ValueError(f"expected a SpanRecord, got {record!r}")
         traces = _group(held)
         plan = self._plan
+
+        def trace_of(trace_id: str) -> Sequence[SpanRecord]:
+            return traces.get(trace_id) or ()
+
         if plan.filter is not None:
-            return plan.run_filter(held, traces.__getitem__)
-        return plan.run_traces(traces.values())
+            return plan.run_filter(held, trace_of)
+        wanted = matching_traces(
+            plan.needs, lambda test, hints: plan.run_filter(held, trace_of, test)
+        )
+        if wanted is None:
+            return plan.run_traces(traces.values())
+        return plan.run_traces(traces[t] for t in traces if t in wanted)
 
     def search(self, store: TraceStore) -> List[SpanRecord]:
         """The spans of ``store`` the query returns, in start order.
 
         A filter on ``span.KEY = value``, ``status`` or ``trace:id`` reads only
-        the matching entries of the store's indexes.
+        the matching entries of the store's indexes, and a structural query
+        evaluates only the traces that hold spans for both of its sides.
         """
         plan = self._plan
         store._sync()
@@ -78,9 +89,15 @@ class TraceQL:
             def trace_of(trace_id: str) -> Sequence[SpanRecord]:
                 return by_trace.get(trace_id) or ()
 
+            def run_filter(test: Any, hints: List[Hint]) -> List[SpanRecord]:
+                return plan.run_filter(_candidates(store, hints), trace_of, test)
+
             if plan.filter is not None:
-                return plan.run_filter(_candidates(store, plan.hints), trace_of)
-            return plan.run_traces(list(by_trace.values()))
+                return run_filter(plan.filter, plan.hints)
+            wanted = matching_traces(plan.needs, run_filter)
+            if wanted is None:
+                return plan.run_traces(list(by_trace.values()))
+            return plan.run_traces([by_trace[t] for t in wanted if t in by_trace])
 
 
 def compile_traceql(query: Union[str, TraceQL]) -> TraceQL:
@@ -99,14 +116,12 @@ def _group(records: List[SpanRecord]) -> Dict[str, List[SpanRecord]]:
     return traces
 
 
-def _candidates(store: TraceStore, hints: List[tuple[Any, ...]]) -> Iterable[SpanRecord]:
+def _candidates(store: TraceStore, hints: List[Hint]) -> Iterable[SpanRecord]:
     """The smallest set of records the hints allow (all records without any)."""
-    from ..store import _index_value
-
     best: Optional[Sequence[SpanRecord]] = None
     for hint in hints:
         if hint[0] == "attribute":
-            option = _attribute_candidates(store, hint[1], hint[2], _index_value)
+            option = _attribute_candidates(store, hint[1], hint[2])
         elif hint[0] == "status":
             option = store._by_status.get(hint[1]) or ()
         elif hint[0] == "trace":
@@ -118,15 +133,38 @@ def _candidates(store: TraceStore, hints: List[tuple[Any, ...]]) -> Iterable[Spa
     return store._records if best is None else best
 
 
-def _attribute_candidates(
-    store: TraceStore, key: str, value: Any, index_value: Any
-) -> Sequence[SpanRecord]:
+def _attribute_candidates(store: TraceStore, key: str, value: Any) -> Sequence[SpanRecord]:
     index = store._attr_index(key)
-    found = list(index.get(index_value(value)) or ())
-    # An array attribute matches when one of its items does; the index keys
-    # arrays whole, so add the array entries holding the value.
-    wanted = index_value(value)
-    for entry, bucket in index.items():
-        if type(entry) is tuple and len(entry) == 2 and entry[0] is tuple and wanted in entry[1]:
-            found.extend(bucket)
+    wanted = _index_value(value)
+    found = index.get(wanted) or ()
+    arrays = _array_entries(store, key, index)
+    if arrays:
+        # An array attribute matches when one of its items does; the index
+        # keys arrays whole, so add the array entries holding the value.
+        found = list(found)
+        for items, bucket in arrays:
+            if wanted in items:
+                found.extend(bucket)
     return found
+
+
+def _array_entries(store: TraceStore, key: str, index: Dict[Any, Any]) -> List[Any]:
+    """The index's entries for array values, as (items, bucket), found once per store state.
+
+    Finding them reads every key of the index, as costly as a scan for a key
+    of many values; the entries stay valid while the store neither adds nor
+    evicts (nor clears, which makes new index objects).  Called with the
+    store's lock held, so the cache is kept on the store.
+    """
+    cache: Dict[str, Any] = store.__dict__.setdefault("_traceql_arrays", {})
+    state = (store._evicted, len(store._records))
+    cached = cache.get(key)
+    if cached is not None and cached[0] is index and cached[1] == state:
+        return cached[2]  # type: ignore[no-any-return]
+    entries = [
+        (entry[1], bucket)
+        for entry, bucket in index.items()
+        if type(entry) is tuple and len(entry) == 2 and entry[0] is tuple
+    ]
+    cache[key] = (index, state, entries)
+    return entries

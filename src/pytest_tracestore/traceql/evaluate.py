@@ -9,29 +9,18 @@ trace skips the grouping and reads records (or an index's candidates) directly.
 from __future__ import annotations
 
 import math
+import operator
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..record import SpanEvent, SpanLink, SpanRecord
 from .nodes import (
-    Aggregate,
     Attribute,
     Binary,
-    Coalesce,
     Field,
-    GroupBy,
     Intrinsic,
-    Pipeline,
-    Scalar,
-    ScalarFilter,
-    ScalarOp,
-    ScalarStatic,
-    Select,
-    SpansetFilter,
-    SpansetOp,
-    Stage,
     Static,
     Unary,
 )
@@ -152,9 +141,9 @@ def _scalar_compare(op: str, a: Any, b: Any, pattern: Optional[re.Pattern[str]])
     if ca != cb or ca == "nil":
         return False
     if op == "=":
-        return a is b if ca in ("status", "kind") else a == b  # type: ignore[no-any-return]
+        return a is b if ca in ("status", "kind") else bool(a == b)
     if op == "!=":
-        return a is not b if ca in ("status", "kind") else a != b  # type: ignore[no-any-return]
+        return a is not b if ca in ("status", "kind") else bool(a != b)
     if op in ("=~", "!~"):
         if ca != "string" or pattern is None:
             return False
@@ -162,12 +151,12 @@ def _scalar_compare(op: str, a: Any, b: Any, pattern: Optional[re.Pattern[str]])
     if ca not in ("number", "string"):
         return False
     if op == ">":
-        return a > b  # type: ignore[no-any-return]
+        return bool(a > b)
     if op == ">=":
-        return a >= b  # type: ignore[no-any-return]
+        return bool(a >= b)
     if op == "<":
-        return a < b  # type: ignore[no-any-return]
-    return a <= b  # type: ignore[no-any-return]
+        return bool(a < b)
+    return bool(a <= b)
 
 
 _POSITIVE = {"!=": "=", "!~": "=~"}
@@ -373,7 +362,48 @@ def _compile_binary(node: Binary) -> FieldFn:
             return compare(op, value, source, pattern)
 
         return regex_test
+    if (
+        isinstance(node.rhs, Static)
+        and node.rhs.type in ("status", "kind")
+        and isinstance(node.lhs, Intrinsic)
+        and op in ("=", "!=")
+    ):
+        # The record holds its status and kind as the upper-case names.
+        name, equal = node.rhs.value, op == "="
+        if node.rhs.type == "status":
+            return lambda record, env: (record.status == name) is equal
+        return lambda record, env: (record.kind == name) is equal
+    if isinstance(node.rhs, Static) and node.rhs.type in ("int", "float", "duration"):
+        return _number_test(node, left)
     return lambda record, env: compare(op, left(record, env), right(record, env), pattern)
+
+
+_ORDERINGS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+              "=": operator.eq, "!=": operator.ne}
+
+
+def _number_test(node: Binary, left: FieldFn) -> FieldFn:
+    op, wanted = node.op, node.rhs.value  # type: ignore[attr-defined]
+    test = _ORDERINGS[op]
+    lhs = node.lhs
+    if isinstance(lhs, Intrinsic) and (lhs.scope, lhs.name) == ("span", "duration"):
+        # The commonest numeric filter, and a value that is always an int.
+        return lambda record, env: test(record.end_time - record.start_time, wanted)
+
+    def number_test(record: SpanRecord, env: Env) -> Any:
+        value = left(record, env)
+        kind = type(value)
+        if kind is int or kind is float:
+            return test(value, wanted)
+        return compare(op, value, wanted)
+
+    return number_test
+
+
+def _strictly_boolean(node: Field) -> bool:
+    if isinstance(node, Binary):
+        return node.op not in ("+", "-", "*", "/", "%", "^")
+    return isinstance(node, Unary) and node.op in ("exists", "missing")
 
 
 def uses(node: Optional[Field], scope: str) -> bool:
@@ -405,6 +435,8 @@ def compile_filter(node: Optional[Field]) -> Callable[[SpanRecord, Env], bool]:
     test = compile_field(node)
     on_events, on_links = uses(node, "event"), uses(node, "link")
     if not (on_events or on_links):
+        if _strictly_boolean(node):
+            return test
         return lambda record, env: test(record, env) is True
 
     def per_item(record: SpanRecord, env: Env) -> bool:

@@ -274,7 +274,9 @@ class _Parser:
             raise self.error(f"cannot apply {op} to {left.type} and {right.type}", token)
         if op in ("=~", "!~"):
             if not (isinstance(right, Static) and right.type == "string"):
-                raise self.error(f"{op} needs a string literal (a regular expression) on its right", token)
+                raise self.error(
+                    f"{op} needs a string literal (a regular expression) on its right", token
+                )
             try:
                 re.compile(right.value)
             except re.error as exc:

@@ -65,6 +65,8 @@ class Plan:
             self.filter = compile_filter(only.expression)
             self.filter_needs_trace = uses_trace(only.expression)
             self.hints = _hints(only.expression)
+        #: Which traces can return spans at all, as filters to run first.
+        self.needs = _needs(tree)
 
     def run_traces(self, traces: Iterable[Sequence[SpanRecord]]) -> List[SpanRecord]:
         """The matching spans of every trace, each trace given as its records."""
@@ -84,13 +86,16 @@ class Plan:
         return found
 
     def run_filter(
-        self, records: Iterable[SpanRecord], trace_of: Callable[[str], Sequence[SpanRecord]]
+        self,
+        records: Iterable[SpanRecord],
+        trace_of: Callable[[str], Sequence[SpanRecord]],
+        test: Optional[Callable[[SpanRecord, Env], bool]] = None,
     ) -> List[SpanRecord]:
-        """The records the (single) spanset filter matches, by start time.
+        """The records a spanset filter (the query's own by default) matches, by start time.
 
         ``trace_of`` gives a trace's records, for the intrinsics that read it.
         """
-        test = self.filter
+        test = test or self.filter
         assert test is not None
         cache: Dict[str, TraceInfo] = {}
 
@@ -104,6 +109,53 @@ class Plan:
         found = [r for r in records if test(r, env)]
         found.sort(key=_by_start)
         return found
+
+
+# -- which traces can match ------------------------------------------------------
+
+#: A requirement on a trace: None (any trace), ("filter", predicate, hints) (a
+#: span matching the filter), ("and", a, b) or ("or", a, b).
+Need = Optional[Tuple[Any, ...]]
+
+
+def _needs(node: Stage) -> Need:
+    """What a trace must hold for ``node`` to return any of its spans.
+
+    A stage only ever narrows the spansets it is given, so a pipeline needs
+    what its first stage needs; ``&&`` and the structural operators need both
+    sides (their negations, the right side); ``||`` either.
+    """
+    if isinstance(node, Pipeline):
+        return _needs(node.stages[0])
+    if isinstance(node, SpansetFilter):
+        if node.expression is None:
+            return None
+        return ("filter", compile_filter(node.expression), _hints(node.expression))
+    if isinstance(node, SpansetOp):
+        if node.op.startswith("!"):
+            return _needs(node.rhs)
+        left, right = _needs(node.lhs), _needs(node.rhs)
+        if node.op == "||":
+            return None if left is None or right is None else ("or", left, right)
+        if left is None or right is None:
+            return left if right is None else right
+        return ("and", left, right)
+    return None  # a pipeline that starts with an aggregate or by() reads every trace
+
+
+FilterRunner = Callable[[Callable[[SpanRecord, Env], bool], List[Hint]], List[SpanRecord]]
+
+
+def matching_traces(need: Need, run_filter: FilterRunner) -> Optional[Set[str]]:
+    """The ids of the traces that meet ``need`` (``None``: every trace may)."""
+    if need is None:
+        return None
+    if need[0] == "filter":
+        return {span.trace_id for span in run_filter(need[1], need[2])}
+    left = matching_traces(need[1], run_filter)
+    right = matching_traces(need[2], run_filter)
+    assert left is not None and right is not None
+    return left & right if need[0] == "and" else left | right
 
 
 # -- index hints ----------------------------------------------------------------

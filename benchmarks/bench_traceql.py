@@ -1,0 +1,138 @@
+"""Benchmark TraceQL evaluation against ``query_spans`` measured in the same run.
+
+Prints ratios, never bare timings: the machines this runs on are shared and noisy.
+
+    python benchmarks/bench_traceql.py            # 100,000 spans
+    python benchmarks/bench_traceql.py --quick    # 20,000 spans, for a smoke check
+
+A store holds the spans of traces of 10 spans each (a server root and nine
+children, 1% errors, a few attributes of mixed types).  Each pair runs a
+TraceQL query compiled once and the ``query_spans`` call that finds the same
+spans, alternating, best of 7 (3 with --quick), in process CPU time, and
+checks they agree.
+
+1. ``{ name = "db.query" }`` against ``query_spans(name=...)``: a scan of every span.
+2. ``{ duration > 5ms }`` against ``query_spans(min_duration=...)``: a scan.
+3. ``{ status = error }`` against ``query_spans(status="ERROR")``: the status index.
+4. ``{ span.user.id = "user-4242" }`` against ``query_spans(attributes=...)``:
+   the attribute index.
+   Target for 1-4: ratio <= 1.0 (TraceQL costs no more than query_spans).
+5. Reported, no target: ``{ kind = server } >> { status = error }`` (each
+   trace holding spans of both sides evaluated with its structure) against
+   ``query_spans(kind="SERVER")``, one scan.
+6. Reported: parsing and compiling a query, against one ``query_spans`` scan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from typing import Any, Callable, List
+
+from pytest_tracestore import SpanRecord, TraceQL, TraceStore
+
+SPANS_PER_TRACE = 10
+MS = 1_000_000
+
+
+def build_store(count: int) -> TraceStore:
+    store = TraceStore(max_spans=None, max_bytes=None)
+    records: List[SpanRecord] = []
+    for i in range(count):
+        trace, position = divmod(i, SPANS_PER_TRACE)
+        start = i * MS
+        records.append(
+            SpanRecord(
+                trace_id=trace + 1,
+                span_id=i + 1,
+                parent_span_id=None if position == 0 else trace * SPANS_PER_TRACE + 1,
+                name="GET /items/{id}" if position == 0 else "db.query",
+                kind="SERVER" if position == 0 else "CLIENT",
+                status="ERROR" if i % 100 == 7 else "UNSET",
+                start_time=start,
+                end_time=start + (i % 10) * MS,
+                attributes={
+                    "http.status_code": 200 + i % 5,
+                    "user.id": f"user-{i}",
+                    "ratio": i / 7.0,
+                    "cache.hit": i % 2 == 0,
+                },
+                resource={"service.name": f"svc-{i % 3}"},
+            )
+        )
+    store.extend(records)
+    return store
+
+
+def best(func: Callable[[], Any], rounds: int) -> float:
+    """The least CPU time one call took, over ``rounds`` timings of enough calls for 20 ms."""
+    calls = 1
+    while True:
+        start = time.process_time()
+        for _ in range(calls):
+            func()
+        if time.process_time() - start >= 0.02:
+            break
+        calls *= 2
+    times = []
+    for _ in range(rounds):
+        gc.collect()
+        start = time.process_time()
+        for _ in range(calls):
+            func()
+        times.append((time.process_time() - start) / calls)
+    return min(times)
+
+
+def pair(label: str, traceql: Callable[[], Any], baseline: Callable[[], Any], rounds: int,
+         target: float | None) -> bool:
+    found, expected = traceql(), baseline()
+    if found != expected:
+        raise SystemExit(f"{label}: TraceQL found {len(found)} spans, query_spans {len(expected)}")
+    ours, theirs = [], []
+    for _ in range(rounds):  # alternate, so drift on a shared machine hits both
+        ours.append(best(traceql, 1))
+        theirs.append(best(baseline, 1))
+    ratio = min(ours) / max(min(theirs), 1e-9)
+    verdict = "" if target is None else ("  ok" if ratio <= target else f"  OVER {target}")
+    print(f"{label:<58} {len(found):>7} spans  ratio {ratio:5.2f}{verdict}")
+    return target is None or ratio <= target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    count = 20_000 if args.quick else 100_000
+    rounds = 3 if args.quick else 7
+    store = build_store(count)
+    print(f"{count} spans in {count // SPANS_PER_TRACE} traces; ratio = TraceQL / query_spans")
+    ok = True
+    by_name = TraceQL('{ name = "db.query" }')
+    ok &= pair("1. { name = \"db.query\" }  vs  name=", lambda: store.traceql(by_name),
+               lambda: store.query_spans(name="db.query"), rounds, 1.0)
+    slow = TraceQL("{ duration > 5ms }")
+    ok &= pair("2. { duration > 5ms }  vs  min_duration=", lambda: store.traceql(slow),
+               lambda: store.query_spans(min_duration=0.005000001), rounds, 1.0)
+    errors = TraceQL("{ status = error }")
+    ok &= pair("3. { status = error }  vs  status=", lambda: store.traceql(errors),
+               lambda: store.query_spans(status="ERROR"), rounds, 1.0)
+    user = TraceQL('{ span.user.id = "user-4242" }')
+    ok &= pair("4. { span.user.id = \"user-4242\" }  vs  attributes=", lambda: store.traceql(user),
+               lambda: store.query_spans(attributes={"user.id": "user-4242"}), rounds, 1.0)
+    structural = TraceQL("{ kind = server } >> { status = error }")
+    errors_below_root = [s for s in store.query_spans(status="ERROR") if s.parent_span_id]
+    ok &= pair("5. { kind = server } >> { status = error }  vs  kind=",
+               lambda: store.traceql(structural),
+               lambda: (store.query_spans(kind="SERVER"), errors_below_root)[1], rounds, None)
+    text = '{ span.http.status_code >= 500 && kind = server } >> { status = error } | count() > 1'
+    parse = best(lambda: [TraceQL(text) for _ in range(100)], rounds) / 100
+    scan = best(lambda: store.query_spans(name="db.query"), rounds)
+    label = "6. parse and compile a query  vs  one name= scan"
+    print(f"{label:<58} {'':>13}  ratio {parse / scan:7.4f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
