@@ -21,14 +21,23 @@ checks they agree.
    trace holding spans of both sides evaluated with its structure) against
    ``query_spans(kind="SERVER")``, one scan.
 6. Reported: parsing and compiling a query, against one ``query_spans`` scan.
+
+``--count`` (needs valgrind) also counts instructions with callgrind, the
+steady figure on a shared machine: for figures 1 and 4, one process builds
+the store alone, one builds it and runs the TraceQL query 5 times, one
+builds it and runs the ``query_spans`` call 5 times, at 20,000 spans; the
+ratio is of what the queries add over building the store.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import re
+import subprocess
+import sys
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from pytest_tracestore import SpanRecord, TraceQL, TraceStore
 
@@ -100,10 +109,57 @@ def pair(label: str, traceql: Callable[[], Any], baseline: Callable[[], Any], ro
     return target is None or ratio <= target
 
 
+#: The queries --count measures: TraceQL text, and the query_spans keywords.
+_COUNTED: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "scan": ('{ name = "db.query" }', {"name": "db.query"}),
+    "index": ('{ span.user.id = "user-4242" }', {"attributes": {"user.id": "user-4242"}}),
+}
+_COUNT_SPANS = 20_000
+_COUNT_CALLS = 5
+
+
+def _counted_run(mode: str, which: str) -> None:
+    store = build_store(_COUNT_SPANS)
+    text, keywords = _COUNTED[which]
+    query = TraceQL(text)
+    store.traceql(query), store.query_spans(**keywords)  # index built, modules loaded
+    for _ in range(_COUNT_CALLS if mode != "setup" else 0):
+        if mode == "traceql":
+            store.traceql(query)
+        else:
+            store.query_spans(**keywords)
+
+
+def _instructions(mode: str, which: str) -> int:
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, __file__, "--run-only", mode, which],
+        capture_output=True, text=True, check=True,
+    )
+    found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{run.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def count_instructions() -> None:
+    for which in _COUNTED:
+        base = _instructions("setup", which)
+        ours = _instructions("traceql", which) - base
+        theirs = _instructions("query", which) - base
+        label = f"instructions: {_COUNTED[which][0]}"
+        print(f"{label:<58} {'':>13}  ratio {ours / max(theirs, 1):5.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--count", action="store_true", help="also count instructions (valgrind)")
+    parser.add_argument("--run-only", nargs=2, metavar=("MODE", "QUERY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run_only:
+        _counted_run(*args.run_only)
+        return 0
     count = 20_000 if args.quick else 100_000
     rounds = 3 if args.quick else 7
     store = build_store(count)
@@ -131,6 +187,8 @@ def main() -> int:
     scan = best(lambda: store.query_spans(name="db.query"), rounds)
     label = "6. parse and compile a query  vs  one name= scan"
     print(f"{label:<58} {'':>13}  ratio {parse / scan:7.4f}")
+    if args.count:
+        count_instructions()
     return 0 if ok else 1
 
 

@@ -115,7 +115,7 @@ _SPANS: List[Any] = [
      {"events": [SpanEvent("enqueued", 3000 * 10**9 + 2420 * MS, {"queue": "emails"})]}),
     ("d1", "T4", None, "GET /health", "frontend", "SERVER", "UNSET", None, 0, 2,
      {"http.request.method": "GET", "http.route": "/health", "http.response.status_code": 200,
-      "http.user_agent": "kube-probe/1.29", "check name": "liveness"}, {}),
+      "http.user_agent": "kube-probe/1.29", "check name": "liveness", "synthetic": True}, {}),
 ]
 
 LABELS = [row[0] for row in _SPANS]

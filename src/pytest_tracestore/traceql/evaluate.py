@@ -203,7 +203,9 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
         if op == "%":
             return int(math.fmod(a, b)) if both_int else math.fmod(a, b)
         if op == "^":
-            return a**b if both_int and b >= 0 else float(a) ** float(b)
+            # Exact for small integer powers; larger ones go through floats,
+            # so a query cannot ask for a number of a million digits.
+            return a**b if both_int and 0 <= b <= 64 else float(a) ** float(b)
     except (ZeroDivisionError, ValueError, OverflowError):
         return None
     return None

@@ -77,10 +77,10 @@ class Field:
     type: str = "attribute"
     pos: int = 0
 
-    def children(self) -> Tuple["Field", ...]:
+    def children(self) -> Tuple[Field, ...]:
         return ()
 
-    def walk(self) -> List["Field"]:
+    def walk(self) -> List[Field]:
         out: List[Field] = [self]
         for child in self.children():
             out.extend(child.walk())
