@@ -8,7 +8,14 @@ import sys
 import pytest
 from traceql_shop import LABELS, shop_records, trace_id
 
-from pytest_tracestore import TraceQL, TraceQLError, TraceQLUnsupported, TraceStore, compile_traceql
+from pytest_tracestore import (
+    SpanRecord,
+    TraceQL,
+    TraceQLError,
+    TraceQLUnsupported,
+    TraceStore,
+    compile_traceql,
+)
 from pytest_tracestore.serialize import dumps_line, record_to_dict
 
 ALL = set(LABELS)
@@ -446,8 +453,6 @@ def test_cli_query_traceql_prints_the_matching_spans(artifact):
     query = '{ resource.service.name = "orders" } > { resource.service.name = "payments" }'
     run = _cli("query", artifact, "--traceql", query, "--json")
     assert run.returncode == 0, run.stderr
-    import json
-
     found = [json.loads(line) for line in run.stdout.splitlines()]
     assert {s["span_id"].lstrip("0") for s in found} == {"a7", "a9", "b7"}
     table = _cli("query", artifact, "--traceql", "{ status = error } !< { status = error }")
@@ -518,3 +523,23 @@ def test_trace_store_fixture_answers_traceql(pytester):
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2)
+
+
+def test_array_entries_follow_the_store_as_it_changes():
+    store = TraceStore()
+    query = TraceQL('{ span.tags = "x" }')
+
+    def tagged(n, tags):
+        return SpanRecord(trace_id=0x99, span_id=n, name=f"s{n}", start_time=n, end_time=n + 1,
+                          attributes={"tags": tags})
+
+    store.add(tagged(1, ["x", "y"]))
+    assert [s.name for s in store.traceql(query)] == ["s1"]
+    store.add(tagged(2, ["y", "x"]))
+    store.add(tagged(3, "x"))
+    assert [s.name for s in store.traceql(query)] == ["s1", "s2", "s3"]
+    store.clear()
+    store.add(tagged(4, ["z"]))
+    store.add(tagged(5, ["x"]))
+    store.add(tagged(6, "y"))
+    assert [s.name for s in store.traceql(query)] == ["s5"]
