@@ -51,6 +51,9 @@ _KIND = {
 }
 
 
+_UNKNOWN = object()
+
+
 class TraceInfo:
     """One trace's spans and the structure its operators and intrinsics read."""
 
@@ -58,6 +61,9 @@ class TraceInfo:
         self.spans: List[SpanRecord] = sorted(records, key=_by_start)
         self._by_id: Optional[Dict[str, SpanRecord]] = None
         self._children: Optional[Dict[str, List[SpanRecord]]] = None
+        # Read once per span of the trace by trace-level intrinsics: computed once.
+        self._root: object = _UNKNOWN
+        self._duration: Optional[int] = None
 
     @property
     def by_id(self) -> Dict[str, SpanRecord]:
@@ -80,14 +86,16 @@ class TraceInfo:
     @property
     def root(self) -> Optional[SpanRecord]:
         # The first span without a parent; a trace whose root is missing has none.
-        for span in self.spans:
-            if span.parent_span_id is None:
-                return span
-        return None
+        if self._root is _UNKNOWN:
+            self._root = next((s for s in self.spans if s.parent_span_id is None), None)
+        return self._root  # type: ignore[return-value]
 
     @property
     def duration(self) -> int:
-        return max(s.end_time for s in self.spans) - min(s.start_time for s in self.spans)
+        if self._duration is None:
+            spans = self.spans
+            self._duration = max(s.end_time for s in spans) - min(s.start_time for s in spans)
+        return self._duration
 
     def parent(self, span: SpanRecord) -> Optional[SpanRecord]:
         parent_id = span.parent_span_id
