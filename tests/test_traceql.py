@@ -215,6 +215,8 @@ VALID = [
     ("count() > 8", T1),
     ("{ } | count() * 2 > 16", T1),
     ("{ } | 8 < count()", T1),
+    ("(count() + 1) > 9", T1),
+    ('(count() > 8) && { name = "load cart" }', T1),
     ('{ .http.request.method = "POST" } | count() > 2 | { kind = server }',
      {"a1", "a4", "a7", "a9", "b1", "b4", "b7"}),
     (

@@ -181,9 +181,23 @@ class _Parser:
                 self.expect_op(")")
                 return Coalesce(token.pos)
         if token.kind in ("int", "float", "duration") or (
-            token.kind == "op" and token.value in ("(", "-") and self.scalar_ahead()
+            token.kind == "op" and token.value == "-" and self.scalar_ahead()
         ):
             return self.scalar_filter()
+        if self.is_op("(") and self.scalar_ahead():
+            # "(count() + 1) > 2" is a scalar filter, "(count() > 2) && { }" a
+            # wrapped pipeline: try the first, then the second.
+            saved = self.at
+            try:
+                return self.scalar_filter()
+            except TraceQLUnsupported:
+                raise
+            except TraceQLError as first:
+                self.at = saved
+                try:
+                    return self.spanset(0)
+                except TraceQLError:
+                    raise first from None
         return self.spanset(0)
 
     def scalar_ahead(self) -> bool:
