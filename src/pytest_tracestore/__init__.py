@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .snapshot import DEFAULT_VOLATILE_ATTRIBUTES
     from .store import ScopedTraceStore, TraceStore
     from .trace import Trace
+    from .traceql import TraceQL, TraceQLError, TraceQLUnsupported, compile_traceql
 
 # Where each public name lives.  They load when first asked for, not when the
 # plugin loads: a pytest-xdist controller records nothing and never needs the
@@ -87,6 +88,10 @@ _LAZY = {
     "SpanLink": "record",
     "SpanRecord": "record",
     "TraceStore": "store",
+    "TraceQL": "traceql",
+    "TraceQLError": "traceql",
+    "TraceQLUnsupported": "traceql",
+    "compile_traceql": "traceql",
 }
 
 
@@ -126,6 +131,9 @@ __all__ = [
     "SpanLink",
     "SpanRecord",
     "Trace",
+    "TraceQL",
+    "TraceQLError",
+    "TraceQLUnsupported",
     "TraceStore",
     "TraceStoreWarning",
     "VALUE_PATTERNS",
@@ -143,4 +151,5 @@ __all__ = [
     "prefix",
     "regex",
     "suffix",
+    "compile_traceql",
 ]

@@ -4,6 +4,7 @@
     pytest-tracestore failures FILE
     pytest-tracestore show FILE TRACE_ID
     pytest-tracestore query FILE [--name N] [--attr KEY=VALUE ...] [--status S] ... [--json]
+    pytest-tracestore query FILE --traceql '{ status = error } >> { }'
     pytest-tracestore export FILE -o OUT [--format otlp|jaeger|jsonl]
     pytest-tracestore merge FILE... -o OUT [--format jsonl|otlp] [--max-spans N]
 
@@ -52,6 +53,7 @@ from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
 from .render import error_summary, tree_rows
 from .serialize import dumps_line, encode_line, record_to_dict
+from .store import TraceStore
 from .stream import Earliest, Progress, TraceWindow, atomic_output
 
 __all__ = ["main"]
@@ -677,7 +679,11 @@ def _build_query(args: argparse.Namespace) -> Query:
 
 
 def _span_filter(
-    args: argparse.Namespace, query: Query, trace: Optional[_PrefixMatch], latest: int
+    args: argparse.Namespace,
+    query: Query,
+    trace: Optional[_PrefixMatch],
+    latest: int,
+    store: Optional[TraceStore] = None,
 ) -> Callable[[SpanRecord], bool]:
     """Whether one span passes every filter of the ``query`` command.
 
@@ -696,7 +702,7 @@ def _span_filter(
             return False
         if until is not None and record.start_time > until:
             return False
-        if not query.matches(record):
+        if not query.matches(record, store):
             return False
         return all(
             any(_same_value(record.attributes.get(key, missing), c) for c in candidates)
@@ -712,11 +718,21 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     # A time counted back from the file's last span needs that span first:
     # the one case that reads the file twice.
     latest = _latest_end(source) if _relative(args.since) or _relative(args.until) else 0
-    accept = _span_filter(args, _build_query(args), trace, latest)
+    query = _build_query(args)
+    traceql = _compile_traceql(args.traceql) if args.traceql is not None else None
+    # TraceQL and the relational filters look at a span's trace, whose spans
+    # may lie anywhere in the file: those queries read it into a store first,
+    # and cost memory in proportion to the file.
+    store = None
+    if traceql is not None or query.is_relational:
+        store = TraceStore(max_spans=None, max_bytes=None)
+        store.extend(source.records())
+    matched = None if traceql is None else {id(s) for s in traceql.search(store)}
+    accept = _span_filter(args, query, trace, latest, store)
     # Matches in start order; with --limit only the first ones are held.
     found: Earliest[SpanRecord] = Earliest(args.limit)
-    for record in source.records():
-        if accept(record):
+    for record in source.records() if store is None else store:
+        if accept(record) and (matched is None or id(record) in matched):
             found.add(record.start_time, record)
     source.check_spans()
     if trace is not None:
@@ -757,6 +773,15 @@ def _write_span_table(spans: List[SpanRecord], out: IO[str], err: IO[str], every
         )
         out.write((line + ("  " + details if details else "")).rstrip() + "\n")
     times.note(err)
+
+
+def _compile_traceql(text: str) -> Any:
+    from .traceql import TraceQLError, compile_traceql
+
+    try:
+        return compile_traceql(text)
+    except TraceQLError as exc:
+        raise UsageError(f"--traceql: {exc.summary}") from None
 
 
 def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -950,6 +975,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", metavar="NAME", help="the instrumentation scope is named NAME")
     p.add_argument(
         "--has-attr", action="append", metavar="KEY", help="attribute KEY is set; repeatable"
+    )
+    p.add_argument(
+        "--traceql",
+        metavar="QUERY",
+        help="spans a TraceQL query returns, such as '{ status = error } >> { }' "
+        "(Tempo's language: see the README's cheat sheet)",
     )
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N spans")
     p.add_argument("--json", action="store_true", help="one JSON object per line (for jq)")

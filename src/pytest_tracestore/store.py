@@ -27,6 +27,7 @@ from .record import (
 if TYPE_CHECKING:
     from .query import Query
     from .trace import Trace, TreeSpec
+    from .traceql import TraceQL
 
 __all__ = ["TraceStore", "ScopedTraceStore", "TraceStoreWarning", "DEFAULT_MAX_BYTES"]
 
@@ -592,6 +593,16 @@ class TraceStore:
             found = [r for r in source if query.matches(r, nav)]
         found.sort(key=_by_start)
         return found
+
+    def traceql(self, query: str | TraceQL) -> list[SpanRecord]:
+        """The spans a TraceQL query returns (Tempo's language, a documented subset), by start time.
+
+        ``query`` is text or a compiled :class:`~pytest_tracestore.TraceQL`.
+        A malformed query raises ``ValueError`` naming the column.
+        """
+        from .traceql import compile_traceql
+
+        return compile_traceql(query).search(self)
 
     def wait_for(self, timeout: float = 5, **filters: Any) -> list[SpanRecord]:
         """Wait until spans matching ``filters`` are in the store, and return them.

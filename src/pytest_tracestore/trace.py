@@ -9,6 +9,7 @@ from .record import SpanRecord
 
 if TYPE_CHECKING:
     from .query import Query
+    from .traceql import TraceQL
 
 __all__ = ["Trace", "TreeSpec"]
 
@@ -284,3 +285,13 @@ class Trace(Sequence[SpanRecord]):
         from .snapshot import snapshot_with
 
         return snapshot_with([self], options)[0]
+
+    def traceql(self, query: str | TraceQL) -> List[SpanRecord]:
+        """The spans of this trace a TraceQL query returns, by start time.
+
+        ``query`` is text or a compiled :class:`~pytest_tracestore.TraceQL`;
+        see :meth:`TraceStore.traceql`.
+        """
+        from .traceql import compile_traceql
+
+        return compile_traceql(query).spans(self)
