@@ -350,3 +350,19 @@ def _fill_then_free(mount):
     assert names == [f"s{i}" for i in range(200)] + ["after"]
     assert [r.name for r in processor.store] == names
     assert processor.spans_in_file == len(names)
+
+
+def test_a_failed_fsync_warns_and_never_writes_the_line_twice(tmp_path, monkeypatch):
+    seen: list[str] = []
+    artifact = new_file(tmp_path / "spans.jsonl", seen)
+    artifact.fsync = True
+
+    def fsync(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    artifact.append(*line_of("a"))
+    artifact.append(*line_of("b"))
+    artifact.close()
+    assert names_in(tmp_path / "spans.jsonl") == ["a", "b"]
+    assert len(seen) == 1 and "could not sync" in seen[0]

@@ -46,18 +46,3 @@ def test_a_line_that_is_not_a_span_raises_value_error(codec, line):
         codec.decode(line)
     with pytest.raises(ValueError):
         codec.end_time(line)
-
-
-def test_otlp_and_parse_no_longer_import_each_other():
-    import ast
-    from pathlib import Path
-
-    import pytest_tracestore
-
-    source = Path(pytest_tracestore.__file__).parent / "otlp.py"
-    imported = {
-        node.module
-        for node in ast.walk(ast.parse(source.read_text()))
-        if isinstance(node, ast.ImportFrom)
-    }
-    assert "parse" not in imported

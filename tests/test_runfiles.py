@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from pytest_tracestore import TraceStoreWarning
+from pytest_tracestore.base import file_mode
 from pytest_tracestore.lock import RunLock
 from pytest_tracestore.merge import TimedLines, write_newest
-from pytest_tracestore.runfiles import RunFiles, file_mode
+from pytest_tracestore.runfiles import RunFiles
 
 
 def test_a_lock_is_held_by_one_holder_and_its_file_goes_with_it(tmp_path):

@@ -295,8 +295,8 @@ def test_incremental_ids_per_test(pytester):
 
 
         @pytest.fixture(autouse=True)
-        def _same_ids_per_test():
-            IDS.reset()
+        def _same_ids_per_test(request):
+            IDS.reset(request.node.nodeid)
         """
     )
     pytester.makepyfile(
@@ -313,10 +313,19 @@ def test_incremental_ids_per_test(pytester):
                     pass
             with tracer.start_as_current_span("c"):
                 pass
-            ids = [(s.name, s.trace_id[-1], s.span_id[-1]) for s in trace_store.spans()]
-            assert ids == [("a", "1", "1"), ("b", "1", "2"), ("c", "2", "3")]
-            assert trace_store.span(name="b").parent_span_id == "0" * 15 + "1"
+            spans = trace_store.spans()
+            ids = [(s.name, int(s.trace_id, 16) & 0xFFFF, int(s.span_id, 16) & 0xFFFF) for s in spans]
+            assert ids == [("a", 1, 1), ("b", 1, 2), ("c", 2, 3)]
+            assert trace_store.span(name="b").parent_span_id == trace_store.span(name="a").span_id
+            with open(f"ids-{run}.txt", "w") as out:
+                out.write(" ".join(s.span_id for s in spans))
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=2)
+    first, second = (pytester.path / "ids-1.txt").read_text(), (pytester.path / "ids-2.txt").read_text()
+    # Each test counts from 1 in ids of its own: the two never collide.
+    assert not set(first.split()) & set(second.split())
+    again = pytester.runpytest_subprocess("-p", "no:randomly", "-k", "ids and 2")
+    again.assert_outcomes(passed=1)
+    assert (pytester.path / "ids-2.txt").read_text() == second

@@ -546,3 +546,13 @@ def test_array_entries_follow_the_store_as_it_changes():
     store.add(tagged(5, ["x"]))
     store.add(tagged(6, "y"))
     assert [s.name for s in store.traceql(query)] == ["s5"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["(" * 2000 + "{ }" + ")" * 2000, "{ " + " && ".join(["true"] * 3000) + " }", "{ " + "!" * 3000 + "true }"],
+    ids=["parentheses", "and-chain", "negations"],
+)
+def test_a_query_nested_past_the_parsers_depth_is_a_traceql_error(query):
+    with pytest.raises(TraceQLError, match="nested too deeply"):
+        compile_traceql(query)

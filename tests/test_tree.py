@@ -303,3 +303,17 @@ def test_fixture_usage_black_box(pytester, xdist):
         "*  expected *│   actual",
         "*>     └── payments.authorize │ > └── payments.charge [[]CLIENT]",
     ])
+
+
+def test_ordered_matching_of_many_like_children_takes_one_pass():
+    # 40 children named "x" and an expected "x" x 20 then "y": a matcher that
+    # backtracks tries every way of choosing 20 of 40 before it gives up.
+    root = make_record(trace_id=T, span_id=1, name="root", start_time=0, end_time=10**6)
+    kids = [
+        make_record(trace_id=T, span_id=2 + i, parent_span_id=1, name="x", start_time=10 + i, end_time=11 + i)
+        for i in range(40)
+    ]
+    trace = Trace([root, *kids])
+    with pytest.raises(AssertionError):
+        trace.assert_tree(("root", ["x"] * 20 + ["y"]), ordered=True)
+    trace.assert_tree(("root", ["x"] * 40), ordered=True, exact=True)

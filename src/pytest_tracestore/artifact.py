@@ -248,15 +248,12 @@ class ArtifactFile:
             written = os.write(fd, data)
             if written < len(data):
                 _write_rest(fd, data, written)
-            if self.fsync:
-                os.fsync(fd)
             # Noted inline, not through _on(): this runs once per span.
             self._size = size + len(data)
             self._sizes.append(len(data))
             self._ends.append(end_time)
             if state is not FileState.EXACT:
                 self._on(FileEvent.WROTE)
-            return True
         except _Torn as torn:
             self._size += torn.written
             self._on(FileEvent.TORE)
@@ -271,6 +268,14 @@ class ArtifactFile:
             # the line got in, and the bookkeeping follows it.
             self._interrupted_write_landed = self._reconcile((size, lines, state), len(data), end_time)
             raise
+        if self.fsync:
+            # Apart from the write: the line is in the file, and a failed sync
+            # must not queue it to be written again.
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                self._warn("sync", f"pytest-tracestore: could not sync {self.path}: {exc}")
+        return True
 
     def _wrote(self, size: int, end_time: int) -> None:
         self._size += size

@@ -7,6 +7,8 @@ store, the converter and the processor.
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Mapping
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "FORMATS",
     "TraceStoreWarning",
     "check_limit",
+    "warn_always",
+    "file_mode",
     "is_traces_data",
 ]
 
@@ -39,6 +43,18 @@ class TraceStoreWarning(UserWarning):
     """Something went wrong with trace storage; the test run goes on."""
 
 
+def warn_always(message: str, stacklevel: int = 2) -> None:
+    """Issue a :class:`TraceStoreWarning` that a filter set to "error" cannot raise.
+
+    For warnings from pytest's own hooks and from the application's code:
+    raised there, a warning would end the run with an INTERNALERROR or break
+    the code under test, while the run should go on and say what happened.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TraceStoreWarning)
+        warnings.warn(message, TraceStoreWarning, stacklevel=stacklevel + 1)
+
+
 def check_limit(name: str, value: object) -> None:
     """Raise ``ValueError`` naming ``name`` and ``value`` unless it is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -52,3 +68,23 @@ def is_traces_data(data: object) -> bool:
     both ask without importing each other.
     """
     return isinstance(data, Mapping) and ("resourceSpans" in data or "resource_spans" in data)
+
+
+def file_mode() -> int:
+    """The mode of every file the plugin writes: 0o666 less the umask, never writable by all."""
+    return 0o666 & ~_umask() & ~0o002
+
+
+def _umask() -> int:
+    # Read where the system shows it: setting it to read it back would
+    # change it, for a moment, for every thread of the process.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ContextManager, Optional
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from .base import TraceStoreWarning
+from .base import TraceStoreWarning, warn_always
 from .runfiles import XDIST_FOLDER, XDIST_REPORT, new_processor
 
 if TYPE_CHECKING:
@@ -205,16 +205,10 @@ class DeferredProcessor(SpanProcessor):
         if self.built is not None:
             self.built.shutdown()
         if self._failed is not None:
-            # From pytest's own hooks: a filter set to "error" must not turn
-            # this into an INTERNALERROR.
-            with warnings.catch_warnings():
-                warnings.simplefilter("always", TraceStoreWarning)
-                warnings.warn(
-                    f"pytest-tracestore: could not write {self.path}: {self._failed}; "
-                    "the spans that ended in the xdist controller are lost",
-                    TraceStoreWarning,
-                    stacklevel=2,
-                )
+            warn_always(
+                f"pytest-tracestore: could not write {self.path}: {self._failed}; "
+                "the spans that ended in the xdist controller are lost"
+            )
             self._failed = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

@@ -157,7 +157,7 @@ def write_newest(
     writable by all).  Returns how many lines were written.
     """
     check_limit("max_spans", max_spans)
-    from .runfiles import file_mode
+    from .base import file_mode
 
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if target.exists() and not target.is_file():

@@ -24,7 +24,7 @@ import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from .base import is_traces_data
 from .record import (
@@ -47,6 +47,9 @@ from .record import (
 )
 from .serialize import _CACHE_LIMIT, _Interner, _mapping, _string, dumps_line
 from .serialize import _int as _integer
+
+if TYPE_CHECKING:
+    from .parse import Shared
 
 __all__ = [
     "records_to_traces_data",
@@ -605,10 +608,10 @@ class OtlpLineDecoder:
     to ``on_error`` and the line's other spans are kept.
     """
 
-    def __init__(self, shared: Any = None) -> None:
-        from .parse import Shared
-
-        self.shared = shared if shared is not None else Shared()
+    def __init__(self, shared: Shared) -> None:
+        # The reader's shared values, handed in: parse, which owns them,
+        # imports this module, not the other way round.
+        self.shared = shared
         self.openings: Dict[str, Optional[Tuple[FrozenAttributes, Optional[Scope]]]] = {}
 
     def decode(

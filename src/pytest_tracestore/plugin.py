@@ -26,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from . import hooks
-from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning
+from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, file_mode, warn_always
 from .options import (
     DEFAULT_MAX_SPANS,
     ReportSettings,
@@ -36,7 +36,7 @@ from .options import (
     read_report_settings,
 )
 from .redact import RedactionPolicy
-from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, file_mode, new_processor
+from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, new_processor
 
 # The recording code (processor, store, converter, records) loads when a
 # processor is made: a pytest-xdist controller, which runs no tests, seldom
@@ -558,10 +558,8 @@ class TraceStorePlugin:
         if self.files is None:
             return
         notes, self.files.notes = self.files.notes, []
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", TraceStoreWarning)
-            for note in notes:
-                warnings.warn(note, TraceStoreWarning, stacklevel=1)
+        for note in notes:
+            warn_always(note, stacklevel=1)
 
     # -- reporting ------------------------------------------------------
 
@@ -768,15 +766,8 @@ class TraceStorePlugin:
         except OSError as exc:
             if not self._warned_failed_dir:
                 self._warned_failed_dir = True
-                # In a report hook: a filter set to "error" must not turn
-                # this into an INTERNALERROR, nor cost the test its properties.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("always", TraceStoreWarning)
-                    warnings.warn(
-                        f"pytest-tracestore: could not write {path}: {exc}",
-                        TraceStoreWarning,
-                        stacklevel=2,
-                    )
+                # In a report hook: the test must not lose its properties.
+                warn_always(f"pytest-tracestore: could not write {path}: {exc}")
             return None
         return path
 
@@ -834,21 +825,44 @@ class TraceStorePlugin:
                 # lands in the file.
                 self._receiver.stop()
             with self.processor.quiet():
-                if self.provider is not None:
-                    self.provider.force_flush(timeout_millis=5000)
+                self._flush_provider()
                 self.processor.shutdown()
             if self.xdist is not None:
-                from .controller import made
-
                 if self.tests_ran:
-                    self._merged = self.xdist.merge(
-                        made(self.processor), self.artifact, self.processor.max_spans
-                    )
+                    self._merge_workers()
                 else:
                     self.xdist.discard()
         finally:
             if self.files is not None:
                 self.files.finish(self.tests_ran)
+
+
+    def _flush_provider(self) -> None:
+        if self.provider is None:
+            return
+        try:
+            self.provider.force_flush(timeout_millis=5000)
+        except Exception as exc:  # another of the app's processors: ours must still close
+            warn_always(f"pytest-tracestore: flushing the TracerProvider failed: {exc!r}")
+
+    def _merge_workers(self) -> None:
+        from .controller import made
+
+        assert self.xdist is not None
+        try:
+            # Its warnings (a worker that died, say) come from pytest's hooks too.
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", TraceStoreWarning)
+                self._merged = self.xdist.merge(
+                    made(self.processor), self.artifact, self.processor.max_spans
+                )
+        except (OSError, ValueError) as exc:
+            # The worker files stay where they are: the next run salvages them.
+            warn_always(
+                f"pytest-tracestore: could not merge the xdist workers' spans into "
+                f"{self.artifact}: {exc}; they stay in {self.xdist.folder}, and the next "
+                "run salvages them"
+            )
 
 
 def _chain(impls: list[Any]) -> RecordTransform:

@@ -509,3 +509,20 @@ def _describe_value(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def combine(query: Query | None, filters: dict[str, Any]) -> Query:
+    """The query that ``query`` and keyword ``filters`` make together.
+
+    Raises ``ValueError`` naming the bad argument: an unknown filter, or a
+    ``query`` that is not a :class:`Query`.
+    """
+    if filters:
+        try:
+            return query.replace(**filters) if query is not None else Query(**filters)
+        except TypeError as exc:
+            allowed = ", ".join(f for f in Query.__dataclass_fields__)
+            raise ValueError(f"{exc}; the filters are: {allowed}") from None
+    if not isinstance(query, Query):
+        raise ValueError(f"expected a Query, got {query!r}")
+    return query

@@ -238,6 +238,21 @@ class FrozenAttributes(Mapping[str, Any]):
         }
 
 
+def index_key(value: Any) -> Any:
+    """A hashable key for an attribute value, equal where attribute equality holds.
+
+    Keeps ``True`` apart from ``1``, as attribute equality does, and lets NaN
+    find itself.
+    """
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, float) and value != value:
+        return (float, "nan")
+    if isinstance(value, (tuple, list)):
+        return (tuple, tuple(index_key(v) for v in value))
+    return value
+
+
 def _same_value(a: Any, b: Any) -> bool:
     # Lists and tuples of the same items are equal (JSON gives lists back);
     # ``True == 1`` in Python, but an attribute ``retry=True`` is not ``retry=1``;

@@ -31,32 +31,12 @@ if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor
     from .redact import RedactionPolicy
 
-__all__ = ["XDIST_FOLDER", "XDIST_REPORT", "RunFiles", "file_mode", "new_processor"]
+__all__ = ["XDIST_FOLDER", "XDIST_REPORT", "RunFiles", "new_processor"]
 
 # Keys of the pytest-xdist hand-over: the controller tells each worker where
 # to write (workerinput); each worker reports its spans back (workeroutput).
 XDIST_FOLDER = "tracestore_folder"
 XDIST_REPORT = "tracestore"
-
-
-def file_mode() -> int:
-    """The mode of every file the plugin writes: 0o666 less the umask, never writable by all."""
-    return 0o666 & ~_umask() & ~0o002
-
-
-def _umask() -> int:
-    # Read where the system shows it: setting it to read it back would
-    # change it, for a moment, for every thread of the process.
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
 
 
 def new_processor(

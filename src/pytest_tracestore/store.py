@@ -20,6 +20,7 @@ from .record import (
     error_type_matches,
     error_type_name,
     estimated_bytes,
+    index_key,
     normalize_trace_id,
     short_error_type,
 )
@@ -44,18 +45,6 @@ _EXTEND_CHUNK = 1024
 _MAX_LISTED = 10
 
 Bucket = Union[List[SpanRecord], Deque[SpanRecord]]
-
-
-def _index_value(value: Any) -> Any:
-    # Hashable key that keeps True apart from 1, as attribute equality does,
-    # and lets NaN find itself.
-    if isinstance(value, bool):
-        return (bool, value)
-    if isinstance(value, float) and value != value:
-        return (float, "nan")
-    if isinstance(value, (tuple, list)):
-        return (tuple, tuple(_index_value(v) for v in value))
-    return value
 
 
 _ABSENT = object()
@@ -268,7 +257,7 @@ class TraceStore:
                 for key, index in by_attr:
                     value = _attribute(record, key)
                     if value is not _ABSENT:
-                        _add(index, _index_value(value), record)
+                        _add(index, index_key(value), record)
         by_span, by_parent = self._by_span, self._by_parent
         if by_span is not None and by_parent is not None:
             for record in new:
@@ -298,7 +287,7 @@ class TraceStore:
                 for key, index in by_attr:
                     value = _attribute(record, key)
                     if value is not _ABSENT:
-                        _remove_oldest(index, _index_value(value), record)
+                        _remove_oldest(index, index_key(value), record)
         by_span, by_parent = self._by_span, self._by_parent
         if by_span is not None and by_parent is not None:
             for record in islice(dropped, indexed):
@@ -528,8 +517,8 @@ class TraceStore:
         if not isinstance(key, str):
             raise ValueError(f"invalid attribute key {key!r}: expected a string")
         try:
-            index_key = _index_value(value)
-            hash(index_key)
+            wanted = index_key(value)
+            hash(wanted)
         except TypeError:
             raise ValueError(
                 f"invalid attribute value {value!r}: expected a str, bool, int, float "
@@ -537,7 +526,7 @@ class TraceStore:
             ) from None
         self._sync()
         with self._lock:
-            bucket = self._attr_index(key).get(index_key) or ()
+            bucket = self._attr_index(key).get(wanted) or ()
             found = [r for r in bucket if _same_value(r.attributes.get(key), value)]
         found.sort(key=_by_start)
         return found
@@ -550,7 +539,7 @@ class TraceStore:
             for record in self._records:
                 value = _attribute(record, key)
                 if value is not _ABSENT:
-                    _add(index, _index_value(value), record)
+                    _add(index, index_key(value), record)
             self._by_attr[key] = index
         return index
 
@@ -582,7 +571,7 @@ class TraceStore:
                 if isinstance(value, (Matcher, re.Pattern)):
                     continue  # not an equality: the scan below tests it
                 try:
-                    options.append(self._attr_index(key).get(_index_value(value)) or ())
+                    options.append(self._attr_index(key).get(index_key(value)) or ())
                 except TypeError:
                     options.append(())
             for option in options:
@@ -845,17 +834,9 @@ def _as_query(query: Query | None, filters: dict[str, Any]) -> Query:
     """The query that ``query`` and keyword ``filters`` make together."""
     # Imported on first use: a run that never queries does not pay for
     # building the dataclass at start-up, in every test process.
-    from .query import Query
+    from .query import combine
 
-    if filters:
-        try:
-            return query.replace(**filters) if query is not None else Query(**filters)
-        except TypeError as exc:
-            allowed = ", ".join(f for f in Query.__dataclass_fields__)
-            raise ValueError(f"{exc}; the filters are: {allowed}") from None
-    if not isinstance(query, Query):
-        raise ValueError(f"expected a Query, got {query!r}")
-    return query
+    return combine(query, filters)
 
 
 class ScopedTraceStore(TraceStore):

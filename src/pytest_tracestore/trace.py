@@ -202,9 +202,9 @@ class Trace(Sequence[SpanRecord]):
         Takes the filters of :meth:`TraceStore.query_spans`; relational ones
         (``parent=``, ``descendant=``, ...) navigate this trace.
         """
-        from .store import _as_query
+        from .query import combine
 
-        wanted = _as_query(query, filters) if (query is not None or filters) else None
+        wanted = combine(query, filters) if (query is not None or filters) else None
         if wanted is None:
             return list(self._spans)
         return [r for r in self._spans if wanted.matches(r, self)]
@@ -212,12 +212,12 @@ class Trace(Sequence[SpanRecord]):
     def span(self, query: Optional[Query] = None, **filters: Any) -> SpanRecord:
         """The one span of the trace matching the filters; fails the test if none or several do."""
         __tracebackhide__ = True
-        from .store import _as_query
+        from .query import combine
 
         found = self.spans(query, **filters)
         if len(found) == 1:
             return found[0]
-        wanted = _as_query(query, filters)
+        wanted = combine(query, filters)
         if found:
             names = ", ".join(repr(r) for r in found[:10])
             raise AssertionError(

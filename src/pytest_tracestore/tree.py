@@ -141,12 +141,16 @@ class _Matching:
         return all(place(i, set()) for i in range(len(nodes)))
 
     def _in_order(self, nodes: Sequence[Node], i: int, spans: Sequence[SpanRecord], j: int) -> bool:
-        if i == len(nodes):
-            return True
-        for k in range(j, len(spans)):
-            if self.fits(nodes[i], spans[k]) and self._in_order(nodes, i + 1, spans, k + 1):
-                return True
-        return False
+        # Whether a node fits a span does not depend on the other nodes, so
+        # giving each node the first span that fits it never costs a later
+        # node its match: one pass, no backtracking.
+        for node in nodes[i:]:
+            while j < len(spans) and not self.fits(node, spans[j]):
+                j += 1
+            if j == len(spans):
+                return False
+            j += 1
+        return True
 
     # -- where it went wrong ----------------------------------------------
 

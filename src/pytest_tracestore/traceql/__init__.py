@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
-from ..record import SpanRecord
-from ..store import _index_value
+from ..record import SpanRecord, index_key
 from .errors import TraceQLError, TraceQLUnsupported
 from .parser import parse
 from .plan import Hint, Plan, matching_traces
@@ -37,7 +36,11 @@ class TraceQL:
 
     def __init__(self, query: str) -> None:
         self._text = query
-        self._plan = Plan(parse(query))
+        try:
+            self._plan = Plan(parse(query))
+        except RecursionError:
+            # The parser and the plan recurse once per nesting level.
+            raise TraceQLError("the query is nested too deeply", query, 0) from None
 
     @property
     def text(self) -> str:
@@ -135,7 +138,7 @@ def _candidates(store: TraceStore, hints: List[Hint]) -> Iterable[SpanRecord]:
 
 def _attribute_candidates(store: TraceStore, key: str, value: Any) -> Sequence[SpanRecord]:
     index = store._attr_index(key)
-    wanted = _index_value(value)
+    wanted = index_key(value)
     found = index.get(wanted) or ()
     arrays = _array_entries(store, key, index)
     if arrays:
