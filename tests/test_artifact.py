@@ -306,6 +306,42 @@ def test_a_forked_child_appends_whole_lines_and_the_parent_trims_around_them(tmp
     assert processor.line_sizes() == [len(x) for x in data.splitlines(keepends=True)]
 
 
+def test_a_forked_childs_lines_after_the_parents_trim_reach_the_file_at_the_path(tmp_path):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from pytest_tracestore import FileBasedSpanProcessor
+
+    path = tmp_path / "spans.jsonl"
+    processor = FileBasedSpanProcessor(path, max_spans=2)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    for name in ("p0", "p1", "p2"):
+        with tracer.start_as_current_span(name):
+            pass
+    to_parent, from_child = os.pipe()
+    to_child, from_parent = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            with tracer.start_as_current_span("c0"):
+                pass
+            os.write(from_child, b"1")
+            os.read(to_child, 1)  # the parent has trimmed: the file at the path is a new one
+            with tracer.start_as_current_span("c1"):
+                pass
+            code = 0
+        finally:
+            os._exit(code)
+    os.read(to_parent, 1)
+    processor.shutdown()  # trims to the newest 2 by replacing the file
+    os.write(from_parent, b"1")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert names_in(path) == ["p2", "c0", "c1"]
+
+
 def test_enospc_on_a_real_small_filesystem_then_recovery(tmp_path):
     if not sys.platform.startswith("linux"):
         pytest.skip("tmpfs mounts are Linux only")

@@ -196,6 +196,8 @@ class ArtifactFile:
             data = encode_line(line)
         if self._fd is None:
             return
+        if not self.owner:
+            self._follow_parents_file()
         if self._pending and not self.flush():
             self._wait(data, end_time)
             return
@@ -448,6 +450,27 @@ class ArtifactFile:
         """In a forked child: append its own lines only, never trim, drop the parent's waiting lines."""
         self.owner = False
         self._pending.clear()
+
+    def _follow_parents_file(self) -> None:
+        """In a forked child: append to the file now at the path, which a parent's trim replaces.
+
+        The child writes through the descriptor it inherited; once the parent
+        has trimmed, that is a file no longer at the path, and lines written
+        there would be lost.  The child never trims, so what it knows of
+        line sizes is dropped rather than grown without bound.
+        """
+        assert self._fd is not None
+        try:
+            mine, current = os.fstat(self._fd), os.stat(self.path)
+        except OSError:
+            return
+        if (mine.st_dev, mine.st_ino) != (current.st_dev, current.st_ino):
+            os.close(self._fd)
+            self._fd = None
+            self._fd = _open(self.path, truncate=False)
+        if len(self._sizes) > self.max_lines:
+            self._sizes.clear()
+            self._ends.clear()
 
 
 def _open(path: Path, truncate: bool) -> int:

@@ -251,6 +251,9 @@ class RedactionPolicy:
             return self._plans[keys]
         except KeyError:
             pass
+        except TypeError:  # a list of keys, say: cached by its tuple
+            keys = tuple(keys)
+            return self.plan(keys)
         hidden = self.hidden_keys(keys)
         scanned = tuple(k for k in keys if k not in hidden and self.scans(k))
         plan = RedactionPlan(self, hidden, scanned) if hidden or scanned else None
