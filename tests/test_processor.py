@@ -15,7 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
 from pytest_tracestore import FileBasedSpanProcessor, TraceStore, TraceStoreWarning
-from pytest_tracestore.processor import _MIN_SLACK, DEFAULT_BATCH_SIZE
+from pytest_tracestore.artifact import MIN_SLACK as _MIN_SLACK
+from pytest_tracestore.processor import DEFAULT_BATCH_SIZE
 
 
 def provider_with(processor):

@@ -1,9 +1,9 @@
 """The one place that reads the OpenTelemetry SDK's private span fields.
 
 The SDK hands every processor a plain ``ReadableSpan`` whose public
-properties are Python calls that copy (a proxy, a tuple) on each access; on
-the per-span path, reading the fields behind them halves the converter's
-cost.  Those fields are no API: :class:`FieldReader` uses them only after a
+properties are Python calls that copy (a proxy, a tuple) on each access,
+once per span on the recording path; the fields behind them hold the same
+values without the copies.  Those fields are no API: :class:`FieldReader` uses them only after a
 start-up check that they give the same record as the public properties on a
 span using every field, and falls back to the public properties for good
 when the check fails or a read raises.

@@ -13,7 +13,7 @@ from typing import Any, Callable, Deque, List, Optional, Tuple, Union
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .artifact import MIN_SLACK, ArtifactFile
+from .artifact import ArtifactFile
 from .base import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BYTES,
@@ -35,10 +35,6 @@ RecordTransform = Callable[[SpanRecord], Optional[SpanRecord]]
 
 _DEFAULT_REDACTION = object()
 
-# Kept under its old name for callers that size runs by it.
-_MIN_SLACK = MIN_SLACK
-
-
 class FileBasedSpanProcessor(SpanProcessor):
     """An OpenTelemetry ``SpanProcessor`` that keeps every finished span.
 
@@ -50,7 +46,7 @@ class FileBasedSpanProcessor(SpanProcessor):
     also survives a power loss, at a large cost per span.
 
     Records reach :attr:`store` and the subscribers ``batch_size`` at a
-    time (default 32), which halves the cost of storing them; anything
+    time (default 32), since adding them in runs costs less; anything
     that reads the store or a subscriber, :meth:`drain`, :meth:`force_flush`,
     :meth:`shutdown` and a waiting :meth:`TraceStore.wait_for` add the
     waiting records first, so a query never misses a span that has ended.
