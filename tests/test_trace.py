@@ -329,3 +329,12 @@ def test_incremental_ids_per_test(pytester):
     again = pytester.runpytest_subprocess("-p", "no:randomly", "-k", "ids and 2")
     again.assert_outcomes(passed=1)
     assert (pytester.path / "ids-2.txt").read_text() == second
+
+
+def test_store_siblings_checks_its_argument_and_knows_no_unknown_trace():
+    store = TraceStore()
+    a = make_record(trace_id=7, span_id=1, name="root", start_time=0, end_time=10)
+    store.extend([a, make_record(trace_id=7, span_id=2, parent_span_id=1, start_time=1, end_time=2)])
+    assert store.siblings(make_record(trace_id=8, span_id=3)) == []
+    with pytest.raises(ValueError):
+        store.siblings("root")

@@ -697,8 +697,16 @@ class TraceStore:
             return list(_descendants(span, self._navigator()))
 
     def siblings(self, span: SpanRecord) -> list[SpanRecord]:
-        """The other spans with the same parent, by start time; for a root, the trace's other roots."""
-        return self.trace(span.trace_id).siblings(span)
+        """The other spans with the same parent, by start time; for a root, the trace's other roots.
+
+        ``[]`` for a span whose trace is not in the store, as :meth:`children` gives.
+        """
+        _check_span(span)
+        self._sync()
+        with self._lock:
+            self._catch_up()
+            known = span.trace_id in self._by_trace
+        return self.trace(span.trace_id).siblings(span) if known else []
 
     def depth(self, span: SpanRecord) -> int:
         """How many recorded ancestors the span has: 0 for a root."""
@@ -753,9 +761,9 @@ class TraceStore:
     def snapshot(self, trace_id: int | str | None = None, **options: Any) -> Any:
         """A deterministic, JSON-able picture of the store's traces, for snapshot tests.
 
-        Without ``trace_id``, a list with one entry per trace (ordered by
-        their root's shape and name, not by clock); with it, that trace's
-        entry alone.  ``options`` are those of
+        Without ``trace_id``, a list with one entry per trace, by start time
+        (by names first with ``order="name"``); with it, that trace's entry
+        alone.  ``options`` are those of
         :func:`~pytest_tracestore.snapshot.snapshot_traces`.
         """
         from .snapshot import snapshot_with
