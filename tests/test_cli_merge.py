@@ -188,6 +188,7 @@ def test_shards_with_no_spans_still_merge(tmp_path):
     out = tmp_path / "out.jsonl"
     code, _, err = run("merge", empty, b, "-o", out)
     assert code == 0 and "(otlp): 2 written" in err  # the format of the first input that has one
+    assert f"warning: {empty} holds no span" in err and f"{b} holds no span" not in err
     code, _, err = run("merge", empty, "-o", out)
     assert code == 0 and out.read_bytes() == b"" and "(jsonl): 0 written" in err
 

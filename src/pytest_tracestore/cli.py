@@ -872,6 +872,10 @@ def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     notes = [f"{result.duplicates} duplicate{'s' * (result.duplicates != 1)} removed"]
     if result.dropped:
         notes.append(f"{result.dropped} oldest dropped by --max-spans")
+    # An empty shard is no error (a CI job that ran no test), but it is named.
+    for source in sources:
+        if not source.count:
+            err.write(f"{PROG}: warning: {source.path} holds no span\n")
     total = sum(s.count for s in sources)
     err.write(
         f"{PROG}: merged {total} spans from {len(sources)} file{'s' * (len(sources) != 1)} "
