@@ -172,8 +172,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "trace_store_batch_size",
-        help=f"write ended spans to the file N at a time, and at the end of every test "
-        f"phase (default: {DEFAULT_BATCH_SIZE}; 1: each span as it ends)",
+        help=f"add ended spans' records to the in-memory store N at a time (default: "
+        f"{DEFAULT_BATCH_SIZE}); each span's line is in the file as it ends, whatever N",
         default=str(DEFAULT_BATCH_SIZE),
     )
     parser.addini(
