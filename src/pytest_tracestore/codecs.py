@@ -56,7 +56,11 @@ class LineCodec:
 
     def end_time(self, line: Line) -> int:
         """The end time of the line's span (the latest, if the line holds several)."""
-        records = self.decode(line)
+        return self.end_time_of(json.loads(line))
+
+    def end_time_of(self, data: Any) -> int:
+        """:meth:`end_time` of a line already parsed as JSON."""
+        records = self.decode_data(data)
         if not records:
             raise ValueError("no span in the line")
         return max(record.end_time for record in records)
@@ -83,10 +87,9 @@ class JsonlCodec(LineCodec):
 
         return [record_from_dict(data, interner)]
 
-    def end_time(self, line: Line) -> int:
+    def end_time_of(self, data: Any) -> int:
         from .serialize import _int
 
-        data = json.loads(line)
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         if "end_time_unix_nano" not in data:

@@ -173,25 +173,26 @@ def _wanted(values: Tuple[Any, ...], what: str) -> Tuple[Any, ...]:
     return values
 
 
+def _combined(name: str, items: tuple[Any, ...], every: bool) -> Matcher:
+    wanted = _wanted(items, name)
+    text = ", ".join(repr(v) for v in wanted)
+    test = all if every else any
+    return Matcher(lambda v: test(matches_value(w, v) for w in wanted), f"{name}({text})")
+
+
 def one_of(*values: Any) -> Matcher:
     """Equal to one of ``values`` (each may itself be a matcher): ``one_of(200, 204)``."""
-    wanted = _wanted(values, "one_of")
-    text = ", ".join(repr(v) for v in wanted)
-    return Matcher(lambda v: any(matches_value(w, v) for w in wanted), f"one_of({text})")
+    return _combined("one_of", values, every=False)
 
 
 def any_of(*matchers: Any) -> Matcher:
     """Passes at least one of ``matchers`` (values or matchers): ``any_of(lt(200), gte(500))``."""
-    wanted = _wanted(matchers, "any_of")
-    text = ", ".join(repr(v) for v in wanted)
-    return Matcher(lambda v: any(matches_value(w, v) for w in wanted), f"any_of({text})")
+    return _combined("any_of", matchers, every=False)
 
 
 def all_of(*matchers: Any) -> Matcher:
     """Passes every one of ``matchers``: ``all_of(gte(200), lt(300))``."""
-    wanted = _wanted(matchers, "all_of")
-    text = ", ".join(repr(v) for v in wanted)
-    return Matcher(lambda v: all(matches_value(w, v) for w in wanted), f"all_of({text})")
+    return _combined("all_of", matchers, every=True)
 
 
 def not_(wanted: Any) -> Matcher:

@@ -62,9 +62,12 @@ def timed_lines(
     written whole, as a processor that never saw a write fail reports: the
     end time is then read from its key without parsing the whole line.
     """
+    from .codecs import JsonlCodec, OtlpCodec
     from .parse import CorruptLines
 
     corrupt = CorruptLines(name)
+    # Either format, line by line: a file of merged shards may mix them.
+    jsonl, otlp = JsonlCodec(), OtlpCodec()
     out = TimedLines()
     ends, kept = out.ends, out.lines
     for lineno, raw in enumerate(lines, 1):
@@ -73,7 +76,8 @@ def timed_lines(
         end_at = _end_of(raw) if whole else None
         try:
             if end_at is None:
-                end_at = _end_time(json.loads(raw))
+                parsed = json.loads(raw)
+                end_at = (otlp if otlp.matches(parsed) else jsonl).end_time_of(parsed)
             # A lone surrogate cannot be encoded: a UnicodeEncodeError, a ValueError.
             data = raw.encode("utf-8") if isinstance(raw, str) else raw
         except (ValueError, TypeError, RecursionError) as exc:
@@ -197,22 +201,3 @@ def _end_of(raw: Union[str, bytes]) -> Optional[int]:
         return int(raw[start : raw.find(comma, start)])
     except ValueError:
         return None
-
-
-def _end_time(data: Any) -> int:
-    """The end time of one line's span (the latest, should an OTLP line hold several)."""
-    from .parse import is_traces_data
-    from .serialize import _int
-
-    if is_traces_data(data):
-        from .otlp import records_from_traces_data
-
-        records = records_from_traces_data(data)
-        if not records:
-            raise ValueError("no span in the line")
-        return max(r.end_time for r in records)
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    if "end_time_unix_nano" not in data:
-        raise ValueError("missing field 'end_time_unix_nano'")
-    return _int(data["end_time_unix_nano"], "end_time_unix_nano")
