@@ -106,6 +106,19 @@ def _key_values(attributes: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return [{"key": key, "value": _any_value(value)} for key, value in attributes.items()]
 
 
+#: The semantic-convention attribute that carries a span's test in OTLP.
+TEST_ATTRIBUTE = "test.case.name"
+
+
+def _attribute_list(record: SpanRecord) -> List[Dict[str, Any]]:
+    """The span's attributes as OTLP key-values, its test (if any) as ``test.case.name`` last."""
+    test = record.test
+    if test is None:
+        return _key_values(record.attributes)
+    own = [kv for kv in _key_values(record.attributes) if kv["key"] != TEST_ATTRIBUTE]
+    return own + [{"key": TEST_ATTRIBUTE, "value": {"stringValue": test}}]
+
+
 def _span_dict(record: SpanRecord) -> Dict[str, Any]:
     span: Dict[str, Any] = {
         "traceId": record.trace_id,
@@ -119,8 +132,8 @@ def _span_dict(record: SpanRecord) -> Dict[str, Any]:
     span["kind"] = _KIND_NUMBER[record.kind]
     span["startTimeUnixNano"] = str(record.start_time)
     span["endTimeUnixNano"] = str(record.end_time)
-    if record.attributes:
-        span["attributes"] = _key_values(record.attributes)
+    if record.attributes or record.test is not None:
+        span["attributes"] = _attribute_list(record)
     if record.events:
         span["events"] = [
             {
@@ -462,6 +475,12 @@ def _span(
     trace_state = _get(data, "traceState", "trace_state") or ""
     if not isinstance(trace_state, str):
         raise ValueError(f"traceState must be a string, got {trace_state!r}")
+    attributes = _attributes(data.get("attributes"), "attributes")
+    test = attributes.get(TEST_ATTRIBUTE)
+    if isinstance(test, str):
+        del attributes[TEST_ATTRIBUTE]
+    else:
+        test = None
     return make_record(
         trace_id,
         span_id,
@@ -472,13 +491,14 @@ def _span(
         message,
         start,
         end,
-        intern.attrs(_attributes(data.get("attributes"), "attributes")),
+        intern.attrs(attributes),
         events,
         links,
         resource,
         scope,
         trace_state,
         0,
+        test,
     )
 
 
@@ -730,6 +750,16 @@ class OtlpLineDecoder:
         message = status.get("message") or None
         if type(code) is not int or not (message is None or type(message) is str):
             raise _Slow
+        items = get("attributes")
+        test = None
+        if items and type(items) is list:
+            last_item = items[-1]
+            if type(last_item) is dict and last_item.get("key") == TEST_ATTRIBUTE:
+                value = last_item.get("value")
+                if type(value) is not dict or len(value) != 1 or type(value.get("stringValue")) is not str:
+                    raise _Slow
+                test = shared.texts.get(value["stringValue"]) or shared.text(value["stringValue"])
+                items = items[:-1]
         return make_record(
             trace_id,
             span_id,
@@ -740,13 +770,14 @@ class OtlpLineDecoder:
             message,
             int(start),
             int(end),
-            self._attrs(get("attributes")),
+            self._attrs(items),
             self._events(get("events")),
             self._links(get("links")),
             resource,
             scope,
             "",
             0,
+            test,
         )
 
     def _attrs(self, items: Any) -> FrozenAttributes:
@@ -780,7 +811,8 @@ class OtlpLineDecoder:
             keys.append(key)
             values.append(value)
         key_tuple = tuple(keys)
-        if len(set(key_tuple)) != len(key_tuple):
+        # A test attribute anywhere but last is the general path's to take out.
+        if len(set(key_tuple)) != len(key_tuple) or TEST_ATTRIBUTE in key_tuple:
             raise _Slow
         shared = self.shared
         return make_attributes(

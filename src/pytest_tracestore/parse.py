@@ -116,7 +116,14 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
         intern.scope(data.get("scope")),
         str(data.get("trace_state") or ""),
         0,
+        _test_of(data.get("test")),
     )
+
+
+def _test_of(value: Any) -> Optional[str]:
+    if value is None or type(value) is str:
+        return value  # type: ignore[no-any-return]
+    raise ValueError(f"invalid test {value!r}: expected a node id string or null")
 
 
 # -- the fast path for a file's lines ------------------------------------
@@ -416,6 +423,11 @@ class LineDecoder:
         self_.resource = resource
         self_.scope = scope
         self_.trace_state = str(get("trace_state") or "")
+        test = get("test")
+        if test is not None:
+            if type(test) is not str:
+                raise _Fallback
+            self_._test = shared.texts.get(test) or shared.text(test)
         self_._size = size
         self_.__class__ = SpanRecord
         return self_  # type: ignore[no-any-return]

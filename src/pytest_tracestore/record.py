@@ -436,6 +436,7 @@ _RECORD_FIELDS = (
     "resource",
     "scope",
     "trace_state",
+    "test",
 )
 
 
@@ -444,10 +445,14 @@ _RECORD_FIELDS = (
 # would be one more object per span for the garbage collector to track,
 # across every span a run keeps, where the value tuple (of strings, numbers
 # and tuples of them) is one it stops tracking.
-_RECORD_SLOTS = tuple(f for f in _RECORD_FIELDS if f != "attributes") + (
+# ``test`` is kept in ``_test``, which a record built without it leaves
+# unset (``None`` through the property): the readers that fill the slots in
+# place need not know of it.
+_RECORD_SLOTS = tuple(f for f in _RECORD_FIELDS if f not in ("attributes", "test")) + (
     "_attribute_keys",
     "_attribute_values",
     "_size",
+    "_test",
 )
 
 
@@ -458,6 +463,9 @@ class SpanRecord:
     them.  Ids are lowercase hex strings.  Records compare equal by value and
     are hashable.  Build one by hand with keywords (ids may be ints or hex
     strings); the processor builds them from SDK spans.
+
+    ``test`` is the node id of the test that owns the span (see the README's
+    "Which test owns a span"), ``None`` for a span made outside any test.
     """
 
     __slots__ = _RECORD_SLOTS
@@ -497,6 +505,7 @@ class SpanRecord:
         resource: Mapping[str, Any] | None = None,
         scope: Scope | None = None,
         trace_state: str = "",
+        test: str | None = None,
     ) -> None:
         kind_name = normalize_kind(kind)
         status_name = normalize_status(status)
@@ -506,6 +515,8 @@ class SpanRecord:
         end = start if end_time is None else int(end_time)
         if end < start:
             raise ValueError(f"invalid end_time {end_time!r}: before start_time {start_time!r}")
+        if test is not None and not isinstance(test, str):
+            raise ValueError(f"invalid test {test!r}: expected a node id string or None")
         set_ = object.__setattr__
         set_(self, "trace_id", normalize_trace_id(trace_id))
         set_(self, "span_id", normalize_span_id(span_id))
@@ -534,6 +545,8 @@ class SpanRecord:
         set_(self, "scope", scope)
         set_(self, "trace_state", trace_state or "")
         set_(self, "_size", 0)
+        if test is not None:
+            set_(self, "_test", test)
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("SpanRecord is immutable")
@@ -552,6 +565,27 @@ class SpanRecord:
         made._keys = keys
         made._values = self._attribute_values
         return made  # type: ignore[no-any-return]
+
+    @property
+    def test(self) -> Optional[str]:
+        """The node id of the test that owns the span, or ``None`` (made outside any test)."""
+        try:
+            return self._test  # type: ignore[no-any-return]
+        except AttributeError:
+            return None
+
+    def replace(self, **changes: Any) -> SpanRecord:
+        """A copy of the record with the given fields changed (``test="..."``, ``name=...``).
+
+        The copy is checked as a new record is; an unknown field is a
+        ``ValueError`` naming it.
+        """
+        unknown = sorted(set(changes) - set(_RECORD_FIELDS))
+        if unknown:
+            raise ValueError(f"invalid SpanRecord field {unknown[0]!r}")
+        fields = dict(zip(_RECORD_FIELDS, self._key()))
+        fields.update(changes)
+        return SpanRecord(**fields)
 
     # -- derived values -------------------------------------------------
 
@@ -767,6 +801,7 @@ def make_record(
     scope: Scope | None,
     trace_state: str,
     _size: int,
+    test: str | None = None,
 ) -> SpanRecord:
     """A ``SpanRecord`` of trusted, normalised values."""
     self: Any = _new(_RecordTwin)
@@ -787,5 +822,7 @@ def make_record(
     self.scope = scope
     self.trace_state = trace_state
     self._size = _size
+    if test is not None:
+        self._test = test
     self.__class__ = SpanRecord
     return self  # type: ignore[no-any-return]

@@ -139,11 +139,15 @@ def record_to_dict(record: SpanRecord) -> dict[str, Any]:
             {"trace_id": lk.trace_id, "span_id": lk.span_id, "attributes": _attrs_dict(lk.attributes)}
             for lk in record.links
         ],
-        "resource": _attrs_dict(record.resource),
-        "scope": _scope_dict(record.scope),
     }
     if record.trace_state:
         out["trace_state"] = record.trace_state
+    # Before the resource and scope, which end every line alike: the reader
+    # shares that tail between lines.
+    if record.test is not None:
+        out["test"] = record.test
+    out["resource"] = _attrs_dict(record.resource)
+    out["scope"] = _scope_dict(record.scope)
     return out
 
 
@@ -278,8 +282,11 @@ class SpanConverter:
         """Whether plain SDK spans are read through their private fields (see ``_sdk``)."""
         return self._reader.fast
 
-    def convert(self, span: Any) -> tuple[SpanRecord, str]:
-        """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline."""
+    def convert(self, span: Any, test: str | None = None) -> tuple[SpanRecord, str]:
+        """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline.
+
+        ``test`` is the node id of the test that owns the span, if any.
+        """
         (
             ctx, parent_int, status_enum, description, name, kind_enum, start, end,
             attrs, events, links, res, scp,
@@ -311,6 +318,8 @@ class SpanConverter:
             trace_state = ctx[4].to_header() if ctx[4] else ""
             self._last_state = (ctx[4], trace_state)
         state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
+        if test is not None:
+            state_json += f'"test":{_encode_str(test)},'
         parent_json = "null" if parent_id is None else f'"{parent_id}"'
         shared = self._last_shared
         if shared[0] is not res or shared[1] is not scp:
@@ -350,6 +359,8 @@ class SpanConverter:
         record.resource = shared[2]
         record.scope = shared[3]
         record.trace_state = trace_state
+        if test is not None:
+            record._test = test
         # estimated_bytes(), inlined.
         record._size = _BYTES_PER_RECORD + len(line) // 2
         record.__class__ = SpanRecord
