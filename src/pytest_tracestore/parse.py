@@ -122,7 +122,7 @@ def record_from_dict(data: Mapping[str, Any], interner: _Interner | None = None)
 
 def _test_of(value: Any) -> Optional[str]:
     if value is None or type(value) is str:
-        return value  # type: ignore[no-any-return]
+        return value
     raise ValueError(f"invalid test {value!r}: expected a node id string or null")
 
 

@@ -43,6 +43,7 @@ from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, new_processor
 # makes one, and pytest reads every module of a plugin at start-up in every
 # process, at a cost that grows with their size.
 if TYPE_CHECKING:
+    from .attribution import Attribution, Scope
     from .controller import XdistController
     from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
@@ -372,11 +373,12 @@ class _Forwarder(SpanProcessor):
         # The target's own method, as an attribute: the provider calls it
         # directly, at no cost per span.
         self.on_end = target.on_end  # type: ignore[method-assign]
+        self.on_start = target.on_start  # type: ignore[method-assign]
         self._target = target
         self._on_shutdown = on_shutdown
 
-    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        """Nothing to do: spans are recorded when they end."""
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:  # replaced in __init__
+        self._target.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:  # replaced in __init__
         self._target.on_end(span)
@@ -397,12 +399,14 @@ class _TestRun:
     a nested protocol keeps the outer test's and restores it.
     """
 
-    __slots__ = ("item", "view", "failed", "fail_on_error")
+    __slots__ = ("item", "view", "failed", "fail_on_error", "scope")
 
-    def __init__(self, item: pytest.Item, view: ScopedTraceStore) -> None:
+    def __init__(self, item: pytest.Item, view: ScopedTraceStore, scope: Scope) -> None:
         self.item = item
-        #: The spans that end while the test runs.
+        #: The spans the test owns, as they end.
         self.view = view
+        #: The test's stretch of time, with the spans it started that are still open.
+        self.scope = scope
         #: Set once any phase of the test has failed.
         self.failed = False
         #: Whether the test's spans must hold no ERROR span, decided in its setup.
@@ -448,6 +452,7 @@ class TraceStorePlugin:
         self._term = _TermSignal()
         # The same block every time: the per-test hooks skip a call to get it.
         self._quiet = processor.quiet()
+        self.attribution = _attribution(processor, xdist)
         self._refresh_transform()
         self.provider_mode = self._attach(processor)
         self._term.install()
@@ -620,19 +625,34 @@ class TraceStorePlugin:
         from .store import ScopedTraceStore
 
         processor = self.processor
-        # Subscribing around the whole protocol catches spans from setup,
-        # call and teardown, from any thread.
-        view = ScopedTraceStore(processor.store, max_bytes=DEFAULT_MAX_BYTES)
-        outer, self._running = self._running, _TestRun(item, view)
-        with self._quiet:
-            processor.subscribe(view)
-        try:
-            yield
-        finally:
+        # The view keeps the spans the test owns, whenever they end during
+        # its protocol: from setup, call and teardown, from any thread.
+        view = ScopedTraceStore(processor.store, max_bytes=DEFAULT_MAX_BYTES, test=item.nodeid)
+        with self.attribution.scope(item.nodeid) as scope:
+            outer, self._running = self._running, _TestRun(item, view, scope)
             with self._quiet:
-                processor.unsubscribe(view)
-            # Release the test's spans: a long run must not keep them all.
-            self._running = outer
+                processor.subscribe(view)
+            try:
+                yield
+            finally:
+                with self._quiet:
+                    processor.unsubscribe(view)
+                # Release the test's spans: a long run must not keep them all.
+                self._running = outer
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: Any, request: pytest.FixtureRequest
+    ) -> Generator[None, None, None]:
+        # A wide fixture is set up in whichever test needs it first; its
+        # spans are the fixture's, not that test's.
+        if fixturedef.scope == "function":
+            yield
+            return
+        from .attribution import fixture_owner
+
+        with self.attribution.scope(fixture_owner(request.node.nodeid, fixturedef.argname)):
+            yield
 
     # -- spans from other processes ---------------------------------------
 
@@ -703,6 +723,8 @@ class TraceStorePlugin:
             self.processor.drain()
             if run is not None:
                 self._add_section(run, call)
+                if call.when == "teardown" and self.settings.report != "none":
+                    self._add_open_section(run)
         outcome = yield
         if run is None:
             return
@@ -734,6 +756,15 @@ class TraceStorePlugin:
                     view.spans(), max_lines=SECTION_MAX_LINES, redaction=self.processor.redaction
                 ),
             )
+
+    def _add_open_section(self, run: _TestRun) -> None:
+        """Name the spans the test started that are still open as its teardown ends."""
+        still_open = run.scope.still_open()
+        if not still_open:
+            return
+        from .attribution import render_open
+
+        run.item.add_report_section("teardown", "traces (still open)", render_open(still_open))
 
     def _record_failure_evidence(
         self, item: pytest.Item, report: pytest.TestReport, view: ScopedTraceStore
@@ -863,6 +894,18 @@ class TraceStorePlugin:
                 f"{self.artifact}: {exc}; they stay in {self.xdist.folder}, and the next "
                 "run salvages them"
             )
+
+
+def _attribution(
+    processor: FileBasedSpanProcessor, xdist: Optional[XdistController]
+) -> Attribution:
+    """The run's attribution, given to the processor that records this process's tests."""
+    from .attribution import Attribution
+
+    attribution = Attribution()
+    if xdist is None:  # the xdist controller runs no test
+        processor.attribution = attribution
+    return attribution
 
 
 def _chain(impls: list[Any]) -> RecordTransform:

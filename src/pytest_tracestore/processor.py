@@ -8,7 +8,7 @@ import warnings
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Deque, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Tuple, Union
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -26,6 +26,9 @@ from .record import SpanRecord, estimated_bytes
 from .redact import RedactionPolicy
 from .serialize import SpanConverter
 from .store import TraceStore, batch_bytes
+
+if TYPE_CHECKING:
+    from .attribution import Attribution
 
 __all__ = ["FileBasedSpanProcessor", "FORMATS", "RecordTransform", "DEFAULT_BATCH_SIZE"]
 
@@ -104,6 +107,8 @@ class FileBasedSpanProcessor(SpanProcessor):
             raise ValueError(f"invalid redaction {redaction!r}: expected a RedactionPolicy or None")
         self.redaction: Optional[RedactionPolicy] = redaction
         self.transform: Optional[RecordTransform] = transform
+        #: Decides which test owns each span (its record's ``test``); ``None``: no test.
+        self.attribution: Optional[Attribution] = None
         #: How many records wait before they are added to the store together.
         self.batch_size = batch_size
         self.store = TraceStore(max_spans=max_spans, max_bytes=max_bytes)
@@ -206,14 +211,19 @@ class FileBasedSpanProcessor(SpanProcessor):
     # -- SpanProcessor --------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        """Nothing to do: spans are recorded when they end."""
+        """Tell :attr:`attribution` where the span started; spans are recorded when they end."""
+        attribution = self.attribution
+        if attribution is not None:
+            attribution.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Convert the span, write its line to the file, and queue its record for the store."""
         if self._closed:
             return
+        attribution = self.attribution
+        test = None if attribution is None else attribution.owner(span)
         try:
-            record, line = self._converter.convert(span)
+            record, line = self._converter.convert(span, test)
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
@@ -234,6 +244,8 @@ class FileBasedSpanProcessor(SpanProcessor):
             raise ValueError(f"expected a SpanRecord, got {record!r}")
         if self._closed:
             return
+        if self.attribution is not None:
+            record = self.attribution.claim(record)
         if self.transform is not None:
             result = self._transformed(record)
             if result is None:

@@ -481,6 +481,7 @@ class SpanRecord:
     end_time: int
     _attribute_keys: Tuple[str, ...]
     _attribute_values: Tuple[Any, ...]
+    _test: str
     events: Tuple[SpanEvent, ...]
     links: Tuple[SpanLink, ...]
     resource: FrozenAttributes
@@ -570,7 +571,7 @@ class SpanRecord:
     def test(self) -> Optional[str]:
         """The node id of the test that owns the span, or ``None`` (made outside any test)."""
         try:
-            return self._test  # type: ignore[no-any-return]
+            return self._test
         except AttributeError:
             return None
 

@@ -850,7 +850,8 @@ def _as_query(query: Query | None, filters: dict[str, Any]) -> Query:
 class ScopedTraceStore(TraceStore):
     """The spans of one test, with a way to reach the whole run's store.
 
-    This is what the ``trace_store`` fixture returns.
+    This is what the ``trace_store`` fixture returns.  Given ``test`` (a
+    node id), it keeps only the spans that test owns (``SpanRecord.test``).
     """
 
     def __init__(
@@ -858,9 +859,22 @@ class ScopedTraceStore(TraceStore):
         session: TraceStore,
         max_spans: int | None = None,
         max_bytes: int | None = DEFAULT_MAX_BYTES,
+        *,
+        test: str | None = None,
     ) -> None:
         super().__init__(max_spans=max_spans, max_bytes=max_bytes)
         self._session = session
+        self._test = test
+
+    def _add_batch(self, records: List[SpanRecord], total: int) -> None:
+        test = self._test
+        if test is not None:
+            mine = [record for record in records if record.test == test]
+            if len(mine) != len(records):
+                if not mine:
+                    return
+                records, total = mine, batch_bytes(mine)
+        super()._add_batch(records, total)
 
     @property
     def session(self) -> TraceStore:
