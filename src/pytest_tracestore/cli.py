@@ -52,6 +52,7 @@ from .parse import read_records
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
 from .render import error_summary, tree_rows
+from .selection import SpanSelection, add_selection_arguments
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore
 from .stream import Earliest, Progress, TraceWindow, atomic_output
@@ -268,7 +269,7 @@ class _Source:
     lines become warnings on ``err`` when a pass ends.
     """
 
-    def __init__(self, path: str, err: IO[str]) -> None:
+    def __init__(self, path: str, err: IO[str], selection: Optional[SpanSelection] = None) -> None:
         if os.path.isdir(path):
             raise UsageError(f"{path} is a folder; give a trace file")
         try:
@@ -280,8 +281,12 @@ class _Source:
             raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
         self.path = path
         self.err = err
-        #: Spans read by the first pass.
+        #: Spans the first pass read and kept through :attr:`selection`.
         self.count = 0
+        #: The ``--test`` / ``--service`` filters every pass applies.
+        self.selection = selection if selection else None
+        #: Spans the first pass read, kept or not.
+        self.read = 0
         self._passes = 0
 
     def records(self) -> Iterator[SpanRecord]:
@@ -292,10 +297,15 @@ class _Source:
         self._passes += 1
         first = self._passes == 1
         progress = Progress(self.err, f"{PROG}: reading {self.path}")
+        selection = self.selection
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TraceStoreWarning)
             try:
                 for record in progress.wrap(read_records(self.path)):
+                    if first:
+                        self.read += 1
+                    if selection is not None and not selection(record):
+                        continue
                     if first:
                         self.count += 1
                     yield record
@@ -307,12 +317,14 @@ class _Source:
             for warning in caught:
                 self.err.write(f"{PROG}: warning: {warning.message}\n")
 
-    def check_spans(self) -> None:
-        """Raise :class:`UsageError` if the first pass found no span."""
-        if not self.count:
+    def check_spans(self, selected: bool = True) -> None:
+        """Raise :class:`UsageError` if the first pass found no span (``selected``: none selected)."""
+        if not self.read:
             empty = os.path.getsize(self.path) == 0
             what = "holds no spans" if empty else "holds no readable spans"
             raise UsageError(f"{self.path} {what}")
+        if selected and self.selection is not None and not self.count:
+            raise UsageError(f"no span in {self.path} matches {self.selection} ({self.read} spans)")
 
 
 def _trace_prefix(wanted: str) -> str:
@@ -361,7 +373,7 @@ class _PrefixMatch:
 
 
 def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    source = _Source(args.file, err)
+    source = _Source(args.file, err, SpanSelection.from_args(args))
     # Aggregates only: counts, the time span, and the --top slowest spans.
     errors = 0
     start: Optional[int] = None
@@ -419,7 +431,7 @@ def _counted(counter: "Counter[str]") -> List[Tuple[str, str]]:
 
 
 def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    source = _Source(args.file, err)
+    source = _Source(args.file, err, SpanSelection.from_args(args))
     traces = _failed_traces(source)
     source.check_spans()
     style = _Style(out)
@@ -435,7 +447,10 @@ def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         f"in {len(ordered)} trace{'s' * (len(ordered) != 1)}\n"
     )
     times = _Times()
-    for spans in ordered.values():
+    by_test = _by_test(ordered.values())
+    for test, spans in by_test:
+        if test is not _SAME_TEST:
+            out.write("\n" + style.bold(f"test {test}" if test else "outside any test") + "\n")
         keep = _failure_context(spans)
         out.write("\n" + _trace_header(spans, style, times) + "\n")
         for line in _render_tree(spans, style, keep=keep, all_attributes=args.all_attributes):
@@ -446,6 +461,28 @@ def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             out.write(style.dim(f"{more}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
     times.note(err)
     return 1
+
+
+_SAME_TEST: Any = object()
+
+
+def _by_test(traces: Iterable[List[SpanRecord]]) -> List[Tuple[Any, List[SpanRecord]]]:
+    """Failed traces grouped by the test that owns each one's first ERROR span.
+
+    Each group's first trace comes with its test, the others with
+    ``_SAME_TEST``; a file that names no test gets no groups at all.
+    """
+    groups: Dict[Optional[str], List[List[SpanRecord]]] = {}
+    for spans in traces:
+        first = next(s for s in spans if s.is_error)
+        groups.setdefault(first.test, []).append(spans)
+    if list(groups) == [None]:
+        return [(_SAME_TEST, spans) for spans in groups[None]]
+    return [
+        (test if at == 0 else _SAME_TEST, spans)
+        for test, group in groups.items()
+        for at, spans in enumerate(group)
+    ]
 
 
 def _failed_traces(source: _Source) -> Dict[str, List[SpanRecord]]:
@@ -501,7 +538,7 @@ def _failure_context(spans: List[SpanRecord]) -> Set[str]:
 
 def cmd_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     match = _PrefixMatch(args.trace_id)
-    source = _Source(args.file, err)
+    source = _Source(args.file, err, SpanSelection.from_args(args))
     # One pass: the spans of the first trace the prefix names, and a count of traces.
     spans: List[SpanRecord] = []
     traces: Set[int] = set()
@@ -509,7 +546,7 @@ def cmd_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         traces.add(hash(record.trace_id))
         if match(record.trace_id) and record.trace_id == match.ids[0]:
             spans.append(record)
-    source.check_spans()
+    source.check_spans(selected=False)
     match.check()
     if not spans:
         err.write(f"{PROG}: no trace {args.trace_id} in {args.file} ({len(traces)} traces)\n")
@@ -714,7 +751,7 @@ def _span_filter(
 
 def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     trace = _PrefixMatch(args.trace_id) if args.trace_id else None
-    source = _Source(args.file, err)
+    source = _Source(args.file, err, SpanSelection.from_args(args))
     # A time counted back from the file's last span needs that span first:
     # the one case that reads the file twice.
     latest = _latest_end(source) if _relative(args.since) or _relative(args.until) else 0
@@ -734,7 +771,7 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     for record in source.records() if store is None else store:
         if accept(record) and (matched is None or id(record) in matched):
             found.add(record.start_time, record)
-    source.check_spans()
+    source.check_spans(selected=False)
     if trace is not None:
         trace.check()
     spans = found.items()
@@ -785,7 +822,7 @@ def _compile_traceql(text: str) -> Any:
 
 
 def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    source = _Source(args.file, err)
+    source = _Source(args.file, err, SpanSelection.from_args(args))
     to_stdout = args.output == "-"
     try:
         with _output(args.output, out) as write:
@@ -926,13 +963,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--top", type=_positive, default=10, metavar="N", help="how many slowest spans (default 10)"
     )
+    add_selection_arguments(p)
 
-    p = command("failures", "every ERROR span with its trace context, as trees", cmd_failures)
+    p = command(
+        "failures", "every ERROR span with its trace context, as trees, by test", cmd_failures
+    )
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
+    add_selection_arguments(p)
 
     p = command("show", "one trace as a tree with durations, statuses and key attributes", cmd_show)
     p.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits, or a unique prefix")
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
+    add_selection_arguments(p)
 
     p = command("query", "spans matching every filter given", cmd_query)
     p.add_argument("--name", help="exact span name")
@@ -989,6 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, metavar="N", help="at most N spans")
     p.add_argument("--json", action="store_true", help="one JSON object per line (for jq)")
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
+    add_selection_arguments(p, service=False)
 
     p = command("export", "convert the file for other tools", cmd_export)
     p.add_argument(
@@ -1001,6 +1044,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="otlp: OTLP JSON Lines (Jaeger UI upload, otel-tui, the Collector's otlpjsonfile "
         "receiver); jaeger: Jaeger /api/traces JSON; jsonl: our own format (default: otlp)",
     )
+    add_selection_arguments(p)
 
     p = sub.add_parser(
         "merge",
