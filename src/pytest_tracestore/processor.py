@@ -221,9 +221,11 @@ class FileBasedSpanProcessor(SpanProcessor):
         if self._closed:
             return
         attribution = self.attribution
-        test = None if attribution is None else attribution.owner(span)
         try:
-            record, line = self._converter.convert(span, test)
+            if attribution is None:
+                record, line = self._converter.convert(span)
+            else:
+                record, line = self._converter.convert(span, attribution.owner(span))
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
@@ -302,6 +304,11 @@ class FileBasedSpanProcessor(SpanProcessor):
             result = self.transform(record)  # type: ignore[misc]
             if result is not None and not isinstance(result, SpanRecord):
                 raise TypeError(f"expected a SpanRecord or None, got {result!r}")
+            if result is not None and result.test is None and record.test is not None:
+                # A record the transform built anew still belongs to the span's test.
+                from .attribution import with_test
+
+                result = with_test(result, record.test)
             return result
         except Exception as exc:  # keep the span as it was rather than lose it
             self._warn_once("transform a span for", exc)
