@@ -933,9 +933,10 @@ def _plugin(config: pytest.Config) -> TraceStorePlugin:
 
 @pytest.fixture(name="trace_store")
 def trace_store_fixture(request: pytest.FixtureRequest) -> ScopedTraceStore:
-    """The spans that ended while this test ran (setup through teardown, any thread).
+    """The spans this test owns, as they end during it (setup through teardown, any thread).
 
-    Query it with ``get_trace``, ``recent_failures``, ``filter_by_error_type``,
+    A span belongs to the test in which its trace began (see the README's
+    "Which test owns a span").  Query it with ``get_trace``, ``recent_failures``, ``filter_by_error_type``,
     ``filter_by_attribute`` and ``query_spans``.  ``trace_store.session`` is
     the whole run's store.
     """

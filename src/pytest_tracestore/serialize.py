@@ -268,6 +268,8 @@ class SpanConverter:
         self._last_shared: tuple[Any, ...] = (_NO_MATCH, _NO_MATCH)
         self._last_trace: tuple[Any, str] = (_NO_MATCH, "")
         self._last_state: tuple[Any, str] = (_NO_MATCH, "")
+        # (the last test, its "test" member): a test's spans come one after another.
+        self._last_test: tuple[Any, str] = (_NO_MATCH, "")
         self._reader = FieldReader()
         self._fields = self._reader.read
         if check:
@@ -319,7 +321,10 @@ class SpanConverter:
             self._last_state = (ctx[4], trace_state)
         state_json = f'"trace_state":{_encode_str(trace_state)},' if trace_state else ""
         if test is not None:
-            state_json += f'"test":{_encode_str(test)},'
+            last = self._last_test
+            if last[0] is not test:
+                last = self._last_test = (test, f'"test":{_encode_str(test)},')
+            state_json += last[1]
         parent_json = "null" if parent_id is None else f'"{parent_id}"'
         shared = self._last_shared
         if shared[0] is not res or shared[1] is not scp:
