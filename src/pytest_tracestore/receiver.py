@@ -486,7 +486,7 @@ class OTLPReceiver:
     ``max_body_bytes`` (before or after decompression) gets 413, a malformed
     one 400, an unsupported content type or encoding 415; the answer carries
     a ``google.rpc.Status`` naming the problem.  Accepted spans go to
-    ``processor.add_record``: the run's store, the current test's view and the
+    ``processor.add_record``: the run's store, the view of the test that owns it and the
     artifact file.  A span that cannot be taken (a timestamp outside 0 to
     2**64-1 ns, a bad id) is refused on its own: the answer is OTLP's partial
     success (200 with ``partialSuccess``), or 400 when no span was taken, and
