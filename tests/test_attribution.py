@@ -130,6 +130,19 @@ def test_bad_arguments_are_value_errors_naming_them():
         SpanRecord(trace_id=1, span_id=1, name="a").replace(nmae="b")
 
 
+def test_a_later_scope_is_entered_and_left_by_two_calls():
+    attribution = Attribution()
+    enter, leave = attribution.later_scope("t.py::fixture:db")
+    leave()  # before enter: nothing to leave
+    with attribution.scope("t.py::test_last"):
+        enter()
+        assert attribution.current == "t.py::fixture:db"
+        leave()
+        leave()
+        assert attribution.current == "t.py::test_last"
+    assert attribution.current is None
+
+
 def test_fixture_owner_names_the_scope_and_the_fixture():
     assert fixture_owner("tests/test_a.py", "db") == "tests/test_a.py::fixture:db"
     assert fixture_owner("", "server") == "<session>::fixture:server"
@@ -289,13 +302,16 @@ def test_wide_fixture_spans_are_the_fixtures_not_the_first_tests(pytester, xdist
         """
         import pytest
         from opentelemetry import trace
+        from opentelemetry.trace import Status, StatusCode
         tracer = trace.get_tracer("app")
 
         @pytest.fixture(scope="session")
         def server():
             with tracer.start_as_current_span("server.start"):
                 pass
-            return "up"
+            yield "up"
+            with tracer.start_as_current_span("server.stop") as span:
+                span.set_status(Status(StatusCode.ERROR, "unclean shutdown"))
         """
     )
     pytester.makepyfile(
@@ -322,8 +338,13 @@ def test_wide_fixture_spans_are_the_fixtures_not_the_first_tests(pytester, xdist
             assert list(trace_store.spans()) == []
         """
     )
-    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", *xdist_args)
+    result = pytester.runpytest_subprocess(
+        "--trace-store-path", "run.jsonl", "--trace-store-fail-on-error", *xdist_args
+    )
+    # The session fixture's ERROR span in its teardown fails no test.
     result.assert_outcomes(passed=3)
+    owners = {d["name"]: d.get("test") for d in _lines(pytester.path / "run.jsonl")}
+    assert owners["server.stop"] == owners["server.start"] == "<session>::fixture:server"
 
 
 @XDIST

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from contextlib import contextmanager
-from typing import Any, Deque, Dict, Iterator, List, NamedTuple, Optional
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional
 
 from .record import _RECORD_FIELDS, SpanRecord, make_record
 
@@ -138,6 +138,19 @@ class Attribution:
         finally:
             scope.end = time.time_ns()
             self._current = outer
+
+    def later_scope(self, owner: str) -> tuple[Callable[[], None], Callable[[], None]]:
+        """``(enter, leave)``: :meth:`scope` as two calls, for a block that is not one in code.
+
+        A wide fixture's teardown runs among pytest's finalizers; ``leave``
+        without ``enter`` does nothing, and so does a second ``leave``.
+        """
+        stack = ExitStack()
+
+        def enter() -> None:
+            stack.enter_context(self.scope(owner))
+
+        return enter, stack.close
 
     # -- the span processor's side ------------------------------------------
 

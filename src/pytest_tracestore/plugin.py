@@ -644,15 +644,21 @@ class TraceStorePlugin:
     def pytest_fixture_setup(
         self, fixturedef: Any, request: pytest.FixtureRequest
     ) -> Generator[None, None, None]:
-        # A wide fixture is set up in whichever test needs it first; its
-        # spans are the fixture's, not that test's.
+        # A wide fixture is set up in whichever test needs it first, and torn
+        # down in whichever ends its scope; its spans are the fixture's.
         if fixturedef.scope == "function":
             yield
             return
         from .attribution import fixture_owner
 
-        with self.attribution.scope(fixture_owner(request.node.nodeid, fixturedef.argname)):
+        owner = fixture_owner(request.node.nodeid, fixturedef.argname)
+        enter, leave = self.attribution.later_scope(owner)
+        # Finalizers run last in, first out: this one after the fixture's
+        # teardown, which its set-up registers, and ``enter`` before it.
+        fixturedef.addfinalizer(leave)
+        with self.attribution.scope(owner):
             yield
+        fixturedef.addfinalizer(enter)
 
     # -- spans from other processes ---------------------------------------
 
