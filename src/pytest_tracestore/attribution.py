@@ -35,6 +35,8 @@ DEFAULT_MAX_OPEN = 65536
 DEFAULT_HISTORY = 256
 
 _UNKNOWN: Any = object()
+# Positions in the API's SpanContext tuple.
+_TRACE_ID, _SPAN_ID, _IS_REMOTE = 0, 1, 2
 
 
 def fixture_owner(scope_nodeid: str, fixture: str) -> str:
@@ -162,9 +164,12 @@ class Attribution:
             parent = span.parent
         except AttributeError:  # not an SDK span: it is placed when it ends
             return
-        if parent is None or parent.is_remote:
+        # A SpanContext is a tuple (trace id, span id, is remote, ...): read by
+        # position, as the converter does, since each of its properties is a
+        # Python call and this runs for every span.
+        if parent is None or parent[_IS_REMOTE]:
             traces = self._traces
-            trace_id = context.trace_id
+            trace_id = context[_TRACE_ID]
             # A root starts its trace here; a remote parent's child continues
             # one that may have started here already, in an earlier test.
             if parent is None or trace_id not in traces:
@@ -172,7 +177,7 @@ class Attribution:
                 if len(traces) > self._max_traces:
                     _forget_oldest(traces)
         if scope is not None:
-            span_id = context.span_id
+            span_id = context[_SPAN_ID]
             spans = self._spans
             spans[span_id] = scope
             scope.open[span_id] = span
@@ -194,11 +199,15 @@ class Attribution:
             context = span.get_span_context()
         except AttributeError:
             return self.current
-        span_id = context.span_id
+        return self.owner_of_context(context)
+
+    def owner_of_context(self, context: Any) -> Optional[str]:
+        """:meth:`owner`, from the ending span's context (trace id and span id at 0 and 1)."""
+        span_id = context[_SPAN_ID]
         scope = self._spans.pop(span_id, None)
         if scope is not None:
             scope.open.pop(span_id, None)
-        owner = self._traces.get(context.trace_id, _UNKNOWN)
+        owner = self._traces.get(context[_TRACE_ID], _UNKNOWN)
         if owner is _UNKNOWN:
             return None if scope is None else scope.owner
         return owner  # type: ignore[no-any-return]

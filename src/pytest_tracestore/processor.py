@@ -236,7 +236,7 @@ class FileBasedSpanProcessor(SpanProcessor):
             if attribution is None:
                 record, line = self._converter.convert(span)
             else:
-                record, line = self._converter.convert(span, attribution.owner(span))
+                record, line = self._converter.convert(span, attribution.owner_of_context)
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return

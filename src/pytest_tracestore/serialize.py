@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 from ._sdk import FieldReader, attribute_dict, sample_span
 from .record import (
@@ -284,15 +284,19 @@ class SpanConverter:
         """Whether plain SDK spans are read through their private fields (see ``_sdk``)."""
         return self._reader.fast
 
-    def convert(self, span: Any, test: str | None = None) -> tuple[SpanRecord, str]:
+    def convert(
+        self, span: Any, owner: Callable[[Any], str | None] | None = None
+    ) -> tuple[SpanRecord, str]:
         """Return ``(record, line)`` for a finished SDK span; ``line`` ends with a newline.
 
-        ``test`` is the node id of the test that owns the span, if any.
+        ``owner``, if given, is called with the span's context (trace id and
+        span id at positions 0 and 1) and names the test that owns the span.
         """
         (
             ctx, parent_int, status_enum, description, name, kind_enum, start, end,
             attrs, events, links, res, scp,
         ) = self._fields(span)
+        test = None if owner is None else owner(ctx)
         last = self._last_trace
         if last[0] is ctx[0]:
             trace_id = last[1]
