@@ -441,6 +441,8 @@ def test_cli_filters_by_test_and_service_and_groups_failures_by_test(two_service
     assert code == 1 and "charge" not in out and "test test_cli_run.py::test_browse" in out
     code, _, err = _cli("summary", path, "--test", "nothing_like_it")
     assert code == 2 and "no span in" in err and "--test nothing_like_it" in err
+    code, _, err = _cli("export", path, "-o", "-", "--service", "")
+    assert code == 2 and "--service" in err and "Traceback" not in err
 
 
 def test_merge_keeps_each_spans_test(two_services_run, tmp_path):
@@ -488,3 +490,26 @@ def test_an_otlp_span_for_a_trace_the_test_started_lands_in_that_test(pytester, 
     )
     result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", *xdist_args)
     result.assert_outcomes(passed=2)
+
+
+def test_a_scoped_store_for_a_test_keeps_only_that_tests_spans(tmp_path):
+    from pytest_tracestore import ScopedTraceStore
+
+    processor = FileBasedSpanProcessor(tmp_path / "spans.jsonl")
+    view = ScopedTraceStore(processor.store, test="t.py::test_a")
+    processor.subscribe(view)
+    for n, test in enumerate(["t.py::test_a", "t.py::test_b", None, "t.py::test_a"], 1):
+        processor.add_record(SpanRecord(trace_id=n, span_id=n, name=f"s{n}", test=test))
+    assert [r.name for r in view] == ["s1", "s4"]
+    assert len(processor.store) == 4
+    processor.shutdown()
+
+
+def test_a_selection_refuses_an_empty_value():
+    from pytest_tracestore.selection import SpanSelection
+
+    with pytest.raises(ValueError, match="invalid test ''"):
+        SpanSelection(test="")
+    selection = SpanSelection(test="test_a", service="shop")
+    assert selection(OWNED) and not selection(OWNED.replace(resource={"service.name": "other"}))
+    assert not selection(OWNED.replace(test=None)) and str(selection) == "--test test_a --service shop"

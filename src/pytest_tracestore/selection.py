@@ -52,10 +52,17 @@ class SpanSelection:
         return " ".join(parts)
 
 
+def _non_empty(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a non-empty value")
+    return text
+
+
 def add_selection_arguments(parser: argparse.ArgumentParser, *, service: bool = True) -> None:
     """Add ``--test`` (and, unless the command has its own, ``--service``) to a command."""
     parser.add_argument(
         "--test",
+        type=_non_empty,
         metavar="NODEID",
         help="only the spans of the tests whose node id is, or holds, NODEID",
     )
@@ -63,6 +70,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser, *, service: bool = 
         parser.add_argument(
             "--service",
             dest="select_service",
+            type=_non_empty,
             metavar="NAME",
             help="only the spans whose resource's service.name is NAME",
         )
