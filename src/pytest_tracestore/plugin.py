@@ -595,6 +595,8 @@ class TraceStorePlugin:
                 "TracerProvider: add the trace_store_processor fixture's processor to yours"
             )
         lines = [f"tracestore: {how}; {where}"]
+        if self.test_spans is not None:
+            lines.append(self.test_spans.header())
         for count, file in self.files.salvaged if self.files is not None else ():
             lines.append(
                 f"tracestore: salvaged {count} spans of an earlier run killed before its "

@@ -23,7 +23,7 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from .base import OPEN_SPANS_KEY, warn_always
+from .base import OPEN_SPANS_KEY, TraceStoreWarning
 from .options import _read_bool_ini
 
 if TYPE_CHECKING:
@@ -64,9 +64,13 @@ def read_test_spans(config: pytest.Config, *, controller: bool) -> Optional[Test
     """
     wanted = bool(config.getoption("trace_store_test_spans", None))
     # Read even when the flag is given, so a bad value never passes unseen.
-    if _read_bool_ini(config, "trace_store_test_spans") or wanted:
-        return TestSpans(controller=controller)
-    return None
+    if not (_read_bool_ini(config, "trace_store_test_spans") or wanted):
+        return None
+    parent, problem = _incoming_context()
+    if problem is not None:
+        # Shown in the warnings summary, as a configuration warning.
+        config.issue_config_time_warning(TraceStoreWarning(problem), stacklevel=2)
+    return TestSpans(controller=controller, parent=parent)
 
 
 def _carrier(ctx: Context) -> dict[str, str]:
@@ -78,22 +82,21 @@ def _carrier(ctx: Context) -> dict[str, str]:
     return {name: headers[name.lower()] for name in _ENV if headers.get(name.lower())}
 
 
-def _incoming_context() -> Optional[Context]:
-    """The context an incoming ``TRACEPARENT`` names; ``None`` without one."""
+def _incoming_context() -> tuple[Optional[Context], Optional[str]]:
+    """The context an incoming ``TRACEPARENT`` names (``None`` without one), and what is wrong."""
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     parent = os.environ.get("TRACEPARENT")
     if not parent:
-        return None
+        return None, None
     headers = {"traceparent": parent, "tracestate": os.environ.get("TRACESTATE", "")}
     ctx = TraceContextTextMapPropagator().extract(headers)
     if not trace.get_current_span(ctx).get_span_context().is_valid:
-        warn_always(
+        return None, (
             f"pytest-tracestore: TRACEPARENT={parent!r} is not a W3C traceparent; "
             "the session span starts a trace of its own"
         )
-        return None
-    return ctx
+    return ctx, None
 
 
 class _Environment:
@@ -198,9 +201,11 @@ class TestSpans:
     # Not a test class, whatever pytest's collection of this package's own tests thinks.
     __test__ = False
 
-    def __init__(self, *, controller: bool = False) -> None:
+    def __init__(self, *, controller: bool = False, parent: Optional[Context] = None) -> None:
         #: Whether this is a pytest-xdist controller, which hands its span to the workers.
         self.controller = controller
+        #: The incoming trace the session span joins, if any.
+        self.parent = parent
         self._tracer: Any = None
         self._session: Optional[trace.Span] = None
         self._session_context: Optional[Context] = None
@@ -221,7 +226,7 @@ class TestSpans:
         if workerinput is not None:
             attributes["pytest.xdist.worker"] = str(workerinput.get("workerid", ""))
         span = self._tracer.start_span(
-            SESSION_SPAN_NAME, context=_incoming_context(), attributes=attributes
+            SESSION_SPAN_NAME, context=self.parent, attributes=attributes
         )
         self._session = span
         self._session_context = otel_context.set_value(
@@ -229,6 +234,14 @@ class TestSpans:
         )
         if self.controller:
             self._session_env = _Environment(self._session_context)
+
+    def header(self) -> str:
+        """The report header's line: what the run's traces look like."""
+        where = "under the incoming TRACEPARENT" if self.parent is not None else "as a new trace"
+        return (
+            f"tracestore: test spans on: a {SESSION_SPAN_NAME!r} span {where}, a span per "
+            "test, TRACEPARENT set while each test runs"
+        )
 
     def end_session(self, exitstatus: int) -> None:
         """End the session span with the run's exit status; the environment is put back."""
