@@ -67,7 +67,7 @@ def session_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_each_test_gets_a_span_that_the_apps_spans_nest_under(pytester, xdist_args):
     pytester.makepyfile(test_shop=SUITE)
     result = pytester.runpytest_subprocess(
-        "--trace-store-test-spans", "--trace-store-path", "run.jsonl", "-p", "no:randomly", *xdist_args
+        "--trace-store-test-spans", "--trace-store-path", "run.jsonl", *xdist_args
     )
     result.assert_outcomes(passed=1, failed=2, skipped=1)
     result.stdout.fnmatch_lines(["tracestore: test spans on: a 'pytest session' span as a new trace*"])
@@ -249,6 +249,16 @@ def test_an_incoming_traceparent_parents_the_session_span_and_workers_hang_below
     # The whole run, workers and the app's spans included, is in the CI job's trace.
     assert {s["trace_id"] for s in spans} == {INCOMING_TRACE}
     assert {s.get("trace_state") for s in spans} == {"ci=build-7"}
+
+
+def test_an_unsampled_incoming_traceparent_still_records_the_run(pytester, monkeypatch):
+    monkeypatch.setenv("TRACEPARENT", f"00-{INCOMING_TRACE}-{INCOMING_SPAN}-00")
+    pytester.makepyfile(test_shop=SUITE)
+    pytester.runpytest_subprocess("--trace-store-test-spans", "--trace-store-path", "run.jsonl")
+    spans = by_name(spans_of(pytester))
+    assert spans["pytest session"]["parent_span_id"] == INCOMING_SPAN
+    assert {"checkout", "charge", "test_shop.py::test_passes"} <= spans.keys()
+    assert {s["trace_id"] for s in spans.values()} == {INCOMING_TRACE}
 
 
 def test_a_malformed_incoming_traceparent_is_a_warning(pytester, monkeypatch):

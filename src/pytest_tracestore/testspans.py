@@ -91,12 +91,22 @@ def _incoming_context() -> tuple[Optional[Context], Optional[str]]:
         return None, None
     headers = {"traceparent": parent, "tracestate": os.environ.get("TRACESTATE", "")}
     ctx = TraceContextTextMapPropagator().extract(headers)
-    if not trace.get_current_span(ctx).get_span_context().is_valid:
+    incoming = trace.get_current_span(ctx).get_span_context()
+    if not incoming.is_valid:
         return None, (
             f"pytest-tracestore: TRACEPARENT={parent!r} is not a W3C traceparent; "
             "the session span starts a trace of its own"
         )
-    return ctx, None
+    # Taken as sampled: the SDK's default sampler follows the parent, and an
+    # unsampled one would leave the whole run unrecorded.
+    sampled = trace.SpanContext(
+        incoming.trace_id,
+        incoming.span_id,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(incoming.trace_flags | trace.TraceFlags.SAMPLED),
+        trace_state=incoming.trace_state,
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(sampled)), None
 
 
 class _Environment:
