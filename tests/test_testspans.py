@@ -341,3 +341,42 @@ def test_a_subprocess_reading_traceparent_lands_in_the_tests_trace_20_times(pyte
     assert len(jobs) == 20
     # Each job hangs from its own test's span: one job per test.
     assert sorted(tests[j["parent_span_id"]] for j in jobs) == sorted(tests.values())
+
+
+MESSAGES_SUITE = '''
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+tracer = trace.get_tracer("app")
+
+
+def test_wait_for_trace_names_the_missing_parent(trace_store):
+    test_span = trace.get_current_span().get_span_context()
+    elsewhere = SpanContext(test_span.trace_id, 0xDEAD, is_remote=True, trace_flags=TraceFlags(1))
+    orphan = tracer.start_span("orphan", context=trace.set_span_in_context(NonRecordingSpan(elsewhere)))
+    orphan.end()
+    with tracer.start_as_current_span("fine"):
+        pass  # a child of the test's span, which is open: not missing
+    trace_store.wait_for_trace(test_span.trace_id, timeout=0.2)
+
+
+def test_wait_for_lists_the_nearest_misses(trace_store):
+    with tracer.start_as_current_span("GET /items", kind=trace.SpanKind.CLIENT):
+        pass
+    trace_store.wait_for(timeout=0.2, name="GET /items", kind="SERVER")
+'''
+
+
+@XDIST
+def test_wait_messages_say_what_is_missing(pytester, xdist_args):
+    pytester.makepyfile(test_messages=MESSAGES_SUITE)
+    result = pytester.runpytest_subprocess("--trace-store-test-spans", *xdist_args)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random([
+        "E * is not whole after 0.2 s: 2 spans arrived; "
+        "missing parent spans: 000000000000dead (parent of 'orphan')",
+        "E * no span matching name='GET /items', kind='SERVER' arrived within 0.2 s; *",
+        "E * Nearest misses:",
+        "E * <SpanRecord 'GET /items' *>: kind is CLIENT",
+    ])
+    assert "store.py" not in result.stdout.str()  # the helpers hide their own frames
