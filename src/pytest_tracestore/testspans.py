@@ -20,14 +20,15 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import pytest
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from .base import OPEN_SPANS_KEY, TraceStoreWarning
 from .options import _read_bool_ini
 
+# OpenTelemetry is imported where it is used: a run without test spans reads
+# the option here and nothing more.
 if TYPE_CHECKING:
     from opentelemetry.context import Context
+    from opentelemetry.trace import Span
 
 __all__ = ["SESSION_SPAN_NAME", "TestSpans", "add_options", "read_test_spans"]
 
@@ -84,6 +85,7 @@ def _carrier(ctx: Context) -> dict[str, str]:
 
 def _incoming_context() -> tuple[Optional[Context], Optional[str]]:
     """The context an incoming ``TRACEPARENT`` names (``None`` without one), and what is wrong."""
+    from opentelemetry import trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     parent = os.environ.get("TRACEPARENT")
@@ -132,7 +134,7 @@ class _Environment:
                 os.environ[name] = value
 
 
-def _ids(span: trace.Span) -> tuple[str, str]:
+def _ids(span: Span) -> tuple[str, str]:
     span_context = span.get_span_context()
     return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
 
@@ -166,7 +168,7 @@ class _TestSpan:
 
     __slots__ = ("item", "span", "outcome", "failure")
 
-    def __init__(self, item: pytest.Item, span: trace.Span) -> None:
+    def __init__(self, item: pytest.Item, span: Span) -> None:
         self.item = item
         self.span = span
         self.outcome = "passed"
@@ -192,12 +194,14 @@ class _TestSpan:
         self.failure = f"{report.when}: {text}"[:_DESCRIPTION_MAX]
 
     def end(self) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
         span = self.span
         failed = self.failure is not None
         span.set_attribute("test.case.result.status", "fail" if failed else "pass")
         span.set_attribute("pytest.outcome", self.outcome)
         if failed:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, self.failure))
+            span.set_status(Status(StatusCode.ERROR, self.failure))
         span.end()
 
 
@@ -217,7 +221,7 @@ class TestSpans:
         #: The incoming trace the session span joins, if any.
         self.parent = parent
         self._tracer: Any = None
-        self._session: Optional[trace.Span] = None
+        self._session: Optional[Span] = None
         self._session_context: Optional[Context] = None
         self._session_env: Optional[_Environment] = None
         self._running: Optional[_TestSpan] = None
@@ -226,6 +230,9 @@ class TestSpans:
         """Start the session span, under an incoming ``TRACEPARENT`` if there is one."""
         if self._session is not None:
             return
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
         from . import __version__
 
         # The global provider: the one the plugin joined or installed.
@@ -255,6 +262,8 @@ class TestSpans:
 
     def end_session(self, exitstatus: int) -> None:
         """End the session span with the run's exit status; the environment is put back."""
+        from opentelemetry.trace import Status, StatusCode
+
         span, self._session = self._session, None
         if span is None:
             return
@@ -265,7 +274,7 @@ class TestSpans:
         span.set_attribute("test.suite.run.status", "failure" if failed else "success")
         span.set_attribute("pytest.exitstatus", int(exitstatus))
         if failed:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, f"pytest exit status {exitstatus}"))
+            span.set_status(Status(StatusCode.ERROR, f"pytest exit status {exitstatus}"))
         span.end()
 
     @contextmanager
@@ -274,6 +283,9 @@ class TestSpans:
         if self._session_context is None or self._tracer is None:
             yield
             return
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
         span = self._tracer.start_span(
             item.nodeid, context=self._session_context, attributes=_item_attributes(item)
         )
