@@ -293,10 +293,13 @@ def test_wait_for_fails_listing_what_did_arrive():
     store.add(make_record(name="local"))
     with pytest.raises(AssertionError) as excinfo:
         store.wait_for(timeout=0.01, name="GET /items")
-    assert str(excinfo.value) == (
+    assert str(excinfo.value).splitlines() == [
         "no span matching name='GET /items' arrived within 0.01 s; the store holds: "
-        "'GET /health' (inventory); 'local' (no service.name)"
-    )
+        "'GET /health' (inventory); 'local' (no service.name)",
+        "Nearest misses:",
+        "  <SpanRecord 'GET /health' UNSET 500ns trace=00000000 span=00000000>: name is 'GET /health'",
+        "  <SpanRecord 'local' UNSET 500ns trace=00000000 span=00000000>: name is 'local'",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_LINE_BYTES",
     "FORMATS",
+    "OPEN_SPANS_KEY",
     "TraceStoreWarning",
     "check_limit",
     "warn_always",
@@ -37,6 +38,11 @@ DEFAULT_BATCH_SIZE = 32
 
 #: The artifact formats: our JSON Lines, and OTLP JSON Lines (one span per line).
 FORMATS = ("jsonl", "otlp")
+
+#: The OpenTelemetry context value naming the (trace id, span id) pairs of the
+#: plugin's own spans still open (the session's, the test's): a trace waited
+#: for as a whole need not wait for them to arrive.
+OPEN_SPANS_KEY = "pytest_tracestore.open_spans"
 
 
 class TraceStoreWarning(UserWarning):

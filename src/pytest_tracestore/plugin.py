@@ -37,6 +37,8 @@ from .options import (
 )
 from .redact import RedactionPolicy
 from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, new_processor
+from .testspans import add_options as add_test_span_options
+from .testspans import read_test_spans
 
 # The recording code (processor, store, converter, records) loads when a
 # processor is made: a pytest-xdist controller, which runs no tests, seldom
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from .receiver import OTLPReceiver
     from .record import SpanRecord
     from .store import ScopedTraceStore, TraceStore
+    from .testspans import TestSpans
 
 __all__ = ["TraceStorePlugin"]
 
@@ -130,6 +133,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write each failed test's spans, in full, to one JSONL file in DIR. "
         "Ini: trace_store_failed_dir.",
     )
+    add_test_span_options(group, parser)
     parser.addini(
         "trace_store_report",
         help="when to add a 'Captured traces' report section: failed (default), all or none",
@@ -291,6 +295,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # A worker writes where its controller, which checked the path, tells it.
     path, where = read_path(config, check=not worker)
     settings = read_report_settings(config)
+    test_spans = read_test_spans(config, controller=_is_xdist_controller(config))
     recording = (max_spans, file_format, settings.redaction, batch_size)
     controller: Optional[XdistController] = None
     files: Optional[RunFiles] = None
@@ -313,6 +318,7 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = TraceStorePlugin(
         config, processor, settings, xdist=controller, files=files, scratch=scratch
     )
+    plugin.test_spans = test_spans
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
     if controller is not None:
@@ -445,6 +451,8 @@ class TraceStorePlugin:
         self._warned_shutdown = False
         self._announced = False
         self._running: Optional[_TestRun] = None
+        #: The session's and each test's own spans, when asked for.
+        self.test_spans: Optional[TestSpans] = None
         #: Whether any test has started: a run that starts none leaves the artifact alone.
         self.tests_ran = False
         # While tests run: a provider shut down then still has tests to record.
@@ -542,6 +550,11 @@ class TraceStorePlugin:
                 stacklevel=5,
             )
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Before pytest-xdist's (trylast), which starts the workers.
+        if self.test_spans is not None:
+            self.test_spans.start_session(session)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, None, None]:
         self._testing = True
@@ -587,6 +600,8 @@ class TraceStorePlugin:
                 "TracerProvider: add the trace_store_processor fixture's processor to yours"
             )
         lines = [f"tracestore: {how}; {where}"]
+        if self.test_spans is not None:
+            lines.append(self.test_spans.header())
         for count, file in self.files.salvaged if self.files is not None else ():
             lines.append(
                 f"tracestore: salvaged {count} spans of an earlier run killed before its "
@@ -633,7 +648,12 @@ class TraceStorePlugin:
             with self._quiet:
                 processor.subscribe(view)
             try:
-                yield
+                if self.test_spans is None:
+                    yield
+                else:
+                    # Inside the subscription: the test's span is one of its spans.
+                    with self.test_spans.around(item):
+                        yield
             finally:
                 with self._quiet:
                     processor.unsubscribe(view)
@@ -735,6 +755,8 @@ class TraceStorePlugin:
         if run is None:
             return
         report: pytest.TestReport = outcome.get_result()
+        if self.test_spans is not None:
+            self.test_spans.report(item, report, call)
         if report.failed:
             run.failed = True
         if run.failed and call.when == "teardown":
@@ -812,6 +834,8 @@ class TraceStorePlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.test_spans is not None:
+            self.test_spans.end_session(int(session.exitstatus))
         self.close()
         if self.is_worker:
             self._report_to_controller()

@@ -395,17 +395,22 @@ class TraceStore:
             f"expected exactly one span matching {wanted.describe()}; "
             f"found none among {len(everything)} spans."
         ]
+        lines.extend(self._nearest_misses(wanted, everything))
+        raise AssertionError("\n".join(lines))
+
+    def _nearest_misses(self, wanted: Query, records: list[SpanRecord]) -> list[str]:
+        """The "Nearest misses:" lines: the records closest to ``wanted``, and why each fails."""
         nav = self if wanted.is_relational else None
         misses = sorted(
-            ((wanted.mismatches(r, nav), r) for r in everything),
+            ((wanted.mismatches(r, nav), r) for r in records),
             # Fewest failed criteria first; among equals, the same name first.
             key=lambda m: (len(m[0]), any(x.startswith("name is") for x in m[0])),
         )
-        if misses:
-            lines.append("Nearest misses:")
-            for reasons, record in misses[:_MAX_LISTED]:
-                lines.append(f"  {record!r}: {'; '.join(reasons)}")
-        raise AssertionError("\n".join(lines))
+        if not misses:
+            return []
+        return ["Nearest misses:"] + [
+            f"  {record!r}: {'; '.join(reasons)}" for reasons, record in misses[:_MAX_LISTED]
+        ]
 
     def assert_no_failures(self) -> None:
         """Fail the test if any span has status ``ERROR``.
@@ -642,9 +647,10 @@ class TraceStore:
         wanted = ", ".join(f"{k}={v!r}" for k, v in filters.items()) or "any span"
         held = "; ".join(seen_spans[-20:]) if seen_spans else "nothing"
         more = f" (the last 20 of {len(seen_spans)})" if len(seen_spans) > 20 else ""
-        raise AssertionError(
-            f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"
-        )
+        lines = [f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"]
+        if filters:
+            lines.extend(self._nearest_misses(_as_query(None, filters), self.spans()))
+        raise AssertionError("\n".join(lines))
 
     # -- navigation -----------------------------------------------------
 
@@ -800,6 +806,73 @@ class TraceStore:
             store.extend(records)
         return store
 
+    # -- waiting for a whole trace ----------------------------------------
+
+    def wait_for_trace(self, trace_id: int | str, timeout: float = 5.0, quiet: float = 0.2) -> Trace:
+        """Wait until trace ``trace_id`` is whole, and return it as a :class:`Trace`.
+
+        Whole means: it holds a span, every span's parent has arrived, and no
+        span of it has arrived for ``quiet`` seconds.  A parent still open in
+        the calling context (the span current there, and with test spans on
+        the test's and the session's) counts as arrived.  Use it for traces
+        that other processes export in batches, where ``wait_for`` returns on
+        the first span.  It wakes as spans are added, without polling.  After
+        ``timeout`` seconds it raises ``AssertionError`` saying how many spans
+        arrived and which parent span ids are missing.  A malformed id, or a
+        ``timeout`` or ``quiet`` that is not a number of seconds >= 0, is a
+        ``ValueError`` naming it.
+        """
+        __tracebackhide__ = True
+        key = normalize_trace_id(trace_id)
+        _check_seconds("timeout", timeout)
+        _check_seconds("quiet", quiet)
+        open_here = _open_span_ids(key)
+        source = self._source
+        if source is not None:
+            # Every span is stored as it ends while someone waits, and wakes them.
+            source._wait_started()
+        try:
+            records, missing, whole = self._await_whole(
+                key, open_here, time.monotonic() + timeout, quiet
+            )
+        finally:
+            if source is not None:
+                source._wait_ended()
+        from .trace import Trace
+
+        if whole:
+            return Trace(records)
+        raise AssertionError(_not_whole(key, timeout, quiet, records, missing, len(self)))
+
+    def _await_whole(
+        self, key: str, open_here: frozenset[str], deadline: float, quiet: float
+    ) -> tuple[list[SpanRecord], list[str], bool]:
+        """The trace's records and missing parents once whole, or at ``deadline``; and which."""
+        size, changed = -1, time.monotonic()
+        while True:
+            self._sync()
+            with self._lock:
+                self._catch_up()
+                records = list(self._by_trace.get(key) or ())
+                now = time.monotonic()
+                if len(records) != size:
+                    size, changed = len(records), now
+                missing = _missing_parents(records, open_here)
+                settled = bool(records) and not missing
+                if settled and now - changed >= quiet:
+                    return records, missing, True
+                if now >= deadline:
+                    return records, missing, False
+                until = min(deadline, changed + quiet) if settled else deadline
+                if self._added_cond is None:
+                    self._added_cond = threading.Condition(self._lock)
+                self._waiters += 1
+                try:
+                    # A span added meanwhile waits for this lock, then wakes us.
+                    self._added_cond.wait(min(until - now, threading.TIMEOUT_MAX))
+                finally:
+                    self._waiters -= 1
+
 
 class _LockedNavigator:
     """A store's parent and child lookups, for use while its lock is held."""
@@ -824,6 +897,71 @@ class _LockedNavigator:
 
     def children(self, span: SpanRecord) -> list[SpanRecord]:
         return sorted(self._by_parent.get((span.trace_id, span.span_id)) or (), key=_by_start)
+
+
+def _check_seconds(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"invalid {name} {value!r}: expected a number of seconds >= 0")
+
+
+def _open_span_ids(trace_id: str) -> frozenset[str]:
+    """Span ids of ``trace_id`` open in the current context: they cannot have arrived yet."""
+    from opentelemetry import context, trace
+
+    from .base import OPEN_SPANS_KEY
+
+    pairs: Any = context.get_value(OPEN_SPANS_KEY) or ()
+    ids = {span_id for owner, span_id in pairs if owner == trace_id}
+    current = trace.get_current_span()
+    span_context = current.get_span_context()
+    if current.is_recording() and format(span_context.trace_id, "032x") == trace_id:
+        ids.add(format(span_context.span_id, "016x"))
+    return frozenset(ids)
+
+
+def _missing_parents(records: list[SpanRecord], open_here: frozenset[str]) -> list[str]:
+    """The parent span ids that ``records`` (one trace) point to but do not hold."""
+    held = {r.span_id for r in records}
+    return list(
+        dict.fromkeys(
+            r.parent_span_id
+            for r in records
+            if r.parent_span_id is not None
+            and r.parent_span_id not in held
+            and r.parent_span_id not in open_here
+        )
+    )
+
+
+def _not_whole(
+    trace_id: str,
+    timeout: float,
+    quiet: float,
+    records: list[SpanRecord],
+    missing: list[str],
+    held: int,
+) -> str:
+    """Why ``wait_for_trace`` gave up: nothing came, parents are missing, or spans kept coming."""
+    if not records:
+        return (
+            f"trace {trace_id}: no span of it arrived within {timeout} s; "
+            f"the store holds {held} spans of other traces"
+        )
+    count = f"{len(records)} span{'s' if len(records) != 1 else ''} arrived"
+    if not missing:
+        return (
+            f"trace {trace_id} is not whole after {timeout} s: {count}, and spans were still "
+            f"arriving (no {quiet} s without a new one)"
+        )
+    waiting = []
+    for parent in missing[:_MAX_LISTED]:
+        children = [r.name for r in records if r.parent_span_id == parent]
+        waiting.append(f"{parent} (parent of {', '.join(map(repr, children[:3]))})")
+    more = f" … and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
+    return (
+        f"trace {trace_id} is not whole after {timeout} s: {count}; "
+        f"missing parent spans: {', '.join(waiting)}{more}"
+    )
 
 
 def _check_span(span: Any) -> None:
