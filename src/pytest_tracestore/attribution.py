@@ -21,9 +21,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional
 
-from .record import _RECORD_FIELDS, SpanRecord, make_record
+# The records load with the first span: an xdist controller, which runs no
+# test, makes an Attribution all the same, and seldom records.
+if TYPE_CHECKING:
+    from .record import SpanRecord
 
 __all__ = ["Attribution", "OpenSpan", "Scope", "fixture_owner", "render_open"]
 
@@ -268,6 +271,8 @@ def render_open(spans: List[OpenSpan], now_ns: Optional[int] = None) -> str:
 
 def with_test(record: SpanRecord, test: Optional[str]) -> SpanRecord:
     """A copy of a trusted record with another owner; its memory estimate kept."""
+    from .record import _RECORD_FIELDS, make_record
+
     fields = dict(zip(_RECORD_FIELDS, record._key()))
     fields["test"] = test
     return make_record(**fields, _size=record._size)  # type: ignore[attr-defined]
