@@ -256,10 +256,11 @@ def render_open(spans: List[OpenSpan], now_ns: Optional[int] = None) -> str:
     from .record import format_duration
 
     now = time.time_ns() if now_ns is None else now_ns
+    one = len(spans) == 1
     lines = [
-        f"{len(spans)} span{'s' if len(spans) != 1 else ''} started in this test had not ended "
-        "when its teardown did; they stay this test's (in the artifact), and fail-on-error "
-        "does not count them"
+        f"{len(spans)} span{'' if one else 's'} started in this test had not ended when its "
+        f"teardown did; {'it stays' if one else 'they stay'} this test's (in the artifact), "
+        f"and fail-on-error does not count {'it' if one else 'them'}"
     ]
     for span in spans:
         lines.append(
