@@ -285,7 +285,7 @@ def test_fixtures_are_documented(pytester):
     result.stdout.fnmatch_lines(
         [
             "trace_store -- *",
-            "*The spans that ended while this test ran*",
+            "*The spans this test owns, as they end during it*",
             "trace_store_processor* -- *",
             "*for apps that build their own TracerProvider*",
         ]

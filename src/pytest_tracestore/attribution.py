@@ -21,9 +21,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional
 
-from .record import _RECORD_FIELDS, SpanRecord, make_record
+# The records load with the first span: an xdist controller, which runs no
+# test, makes an Attribution all the same, and seldom records.
+if TYPE_CHECKING:
+    from .record import SpanRecord
 
 __all__ = ["Attribution", "OpenSpan", "Scope", "fixture_owner", "render_open"]
 
@@ -253,10 +256,11 @@ def render_open(spans: List[OpenSpan], now_ns: Optional[int] = None) -> str:
     from .record import format_duration
 
     now = time.time_ns() if now_ns is None else now_ns
+    one = len(spans) == 1
     lines = [
-        f"{len(spans)} span{'s' if len(spans) != 1 else ''} started in this test had not ended "
-        "when its teardown did; they stay this test's (in the artifact), and fail-on-error "
-        "does not count them"
+        f"{len(spans)} span{'' if one else 's'} started in this test had not ended when its "
+        f"teardown did; {'it stays' if one else 'they stay'} this test's (in the artifact), "
+        f"and fail-on-error does not count {'it' if one else 'them'}"
     ]
     for span in spans:
         lines.append(
@@ -268,6 +272,8 @@ def render_open(spans: List[OpenSpan], now_ns: Optional[int] = None) -> str:
 
 def with_test(record: SpanRecord, test: Optional[str]) -> SpanRecord:
     """A copy of a trusted record with another owner; its memory estimate kept."""
+    from .record import _RECORD_FIELDS, make_record
+
     fields = dict(zip(_RECORD_FIELDS, record._key()))
     fields["test"] = test
     return make_record(**fields, _size=record._size)  # type: ignore[attr-defined]

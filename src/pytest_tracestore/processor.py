@@ -70,8 +70,12 @@ class FileBasedSpanProcessor(SpanProcessor):
 
     :attr:`transform` (``None`` by default) is called with each record before
     it is stored and written; it returns the record, a changed copy (whose
-    line is then written from the copy) or ``None`` to drop the span from
-    store, subscribers and file.
+    line is then written from the copy; a copy without a ``test`` keeps the
+    span's) or ``None`` to drop the span from store, subscribers and file.
+
+    :attr:`attribution` (``None`` by default; the plugin sets its own)
+    decides which test owns each span, from where its trace began: it sees
+    every span start, and its answer is the record's ``test`` and the line's.
 
     The processor never raises into the application: a failure to write or
     trim, or a transform that raises, is reported once as a
