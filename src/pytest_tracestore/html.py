@@ -53,9 +53,11 @@ SPAN_FIELDS = (
 _SAFE_INTEGER = 2**53
 _UNSAFE_JSON = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 _NO_TEST = None
+# (trace id, span id) -> the node id of the test that made the span.
+_Tests = Optional[Mapping[Tuple[str, str], str]]
 
 
-def test_of(record: SpanRecord, tests: Optional[Mapping[Tuple[str, str], str]] = None) -> Optional[str]:
+def test_of(record: SpanRecord, tests: _Tests = None) -> Optional[str]:
     """The node id of the test that made ``record``, or ``None`` for a span outside tests.
 
     The record's own ``test`` field when it has one; else ``tests``, which
@@ -174,9 +176,9 @@ def _tree_order(spans: Sequence[SpanRecord]) -> List[Tuple[SpanRecord, int, int]
     children: Dict[str, List[SpanRecord]] = defaultdict(list)
     roots: List[SpanRecord] = []
     for span in spans:
-        parent = span.parent_span_id
-        if parent is not None and parent in ids and parent != span.span_id:
-            children[parent].append(span)
+        parent_id = span.parent_span_id
+        if parent_id is not None and parent_id in ids and parent_id != span.span_id:
+            children[parent_id].append(span)
         else:
             roots.append(span)
     order: List[Tuple[SpanRecord, int, int]] = []
@@ -191,12 +193,12 @@ def _tree_order(spans: Sequence[SpanRecord]) -> List[Tuple[SpanRecord, int, int]
                 continue
             seen.add(span.span_id)
             order.append((span, depth, parent))
-            here = len(order) - 1
-            stack.extend((child, depth + 1, here) for child in reversed(children[span.span_id]))
+            below = depth + 1, len(order) - 1
+            stack.extend((child, *below) for child in reversed(children[span.span_id]))
     return order
 
 
-def _trace_test(order: Sequence[Tuple[SpanRecord, int, int]], tests: Optional[Mapping[Tuple[str, str], str]]) -> Optional[str]:
+def _trace_test(order: Sequence[Tuple[SpanRecord, int, int]], tests: _Tests) -> Optional[str]:
     # A trace belongs to the test of its root; failing that, of its first span that names one.
     for record, _, _ in order:
         test = test_of(record, tests)
@@ -208,7 +210,7 @@ def _trace_test(order: Sequence[Tuple[SpanRecord, int, int]], tests: Optional[Ma
 def page_data(
     records: Iterable[SpanRecord],
     *,
-    tests: Optional[Mapping[Tuple[str, str], str]] = None,
+    tests: _Tests = None,
     title: str = "Traces",
     open_first: bool = False,
 ) -> Dict[str, Any]:
@@ -250,7 +252,7 @@ def _trace(
     spans: List[SpanRecord],
     encoder: _Encoder,
     base: int,
-    tests: Optional[Mapping[Tuple[str, str], str]],
+    tests: _Tests,
 ) -> Dict[str, Any]:
     order = _tree_order(spans)
     start = spans[0].start_time
