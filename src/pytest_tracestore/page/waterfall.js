@@ -229,8 +229,15 @@
       if (!error) bar.style.background = colour(sp[F.service]);
       lane.appendChild(bar);
       var took = el("span", "dur", duration(sp[F.duration]));
-      if (left + width > 80) { took.style.right = (100 - left + 0.5).toFixed(3) + "%"; }
-      else { took.style.left = (left + width + 0.5).toFixed(3) + "%"; }
+      // After the bar; before it when the bar reaches the end; inside a bar that spans the lane.
+      if (left + width <= 80) {
+        took.style.left = (left + width + 0.5).toFixed(3) + "%";
+      } else if (left >= 12) {
+        took.style.right = (100 - left + 0.5).toFixed(3) + "%";
+      } else {
+        took.style.right = (100 - left - width + 0.5).toFixed(3) + "%";
+        took.classList.add("inside");
+      }
       lane.appendChild(took);
       row.appendChild(label);
       row.appendChild(lane);
