@@ -24,6 +24,7 @@ from collections import defaultdict
 from importlib import resources
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from .parse import collection_paused
 from .record import FrozenAttributes, SpanRecord, short_error_type
 
 __all__ = ["SPAN_FIELDS", "embed_json", "page_data", "render_page", "service_of", "span_count", "test_of"]
@@ -89,7 +90,7 @@ class _Table:
 
 def _value(value: Any) -> Any:
     """An attribute value as JSON the page reads back unchanged."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if type(value) is str or value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return value if -_SAFE_INTEGER < value < _SAFE_INTEGER else str(value)
@@ -107,22 +108,34 @@ class _Encoder:
         self.strings = _Table()
         self.resources = _Table()
         self.scopes = _Table()
+        # Records read from one file share their resource and scope objects:
+        # finding one by identity spares hashing its attributes for every span.
+        # Each object is kept with its index, so its id is not reused meanwhile.
+        self._known: Dict[int, Tuple[object, int]] = {}
 
-    def attributes(self, attrs: Mapping[str, Any]) -> List[Any]:
+    def attributes(self, attrs: FrozenAttributes) -> List[Any]:
         flat: List[Any] = []
-        for key, value in attrs.items():
-            flat.append(self.strings(key))
+        strings = self.strings
+        for key, value in zip(attrs._keys, attrs._values):
+            flat.append(strings(key))
             flat.append(_value(value))
         return flat
 
     def resource(self, resource: FrozenAttributes) -> int:
-        return self.resources(resource)
+        known = self._known.get(id(resource))
+        if known is None:
+            known = self._known[id(resource)] = (resource, self.resources(resource))
+        return known[1]
 
     def scope(self, record: SpanRecord) -> int:
         scope = record.scope
         if scope is None:
             return -1
-        return self.scopes((scope.name, scope.version or "", scope.schema_url or "", scope.attributes))
+        known = self._known.get(id(scope))
+        if known is None:
+            key = (scope.name, scope.version or "", scope.schema_url or "", scope.attributes)
+            known = self._known[id(scope)] = (scope, self.scopes(key))
+        return known[1]
 
     def span(self, record: SpanRecord, depth: int, parent: int, trace_start: int) -> List[Any]:
         etype = record.error_type if record.is_error else None
@@ -223,6 +236,13 @@ def page_data(
     by_trace: Dict[str, Dict[str, SpanRecord]] = defaultdict(dict)
     for record in records:
         by_trace[record.trace_id].setdefault(record.span_id, record)
+    with collection_paused():  # the page's rows hold no cycles; see collection_paused
+        return _page(by_trace, tests, title, open_first)
+
+
+def _page(
+    by_trace: Mapping[str, Dict[str, SpanRecord]], tests: _Tests, title: str, open_first: bool
+) -> Dict[str, Any]:
     starts = [min(s.start_time for s in spans.values()) for spans in by_trace.values()]
     base = min(starts, default=0)
     encoder = _Encoder()
