@@ -345,3 +345,23 @@ def test_pytest_html_not_asked_for_gets_nothing(pytester):
     )
     result = pytester.runpytest_subprocess("--trace-store-path", "spans.jsonl")
     result.assert_outcomes(passed=4, failed=1)
+
+
+def test_a_page_that_cannot_be_written_at_the_end_is_a_warning(pytester):
+    pytester.makepyfile(
+        """
+        import os
+        from opentelemetry import trace
+
+        def test_takes_the_pages_place():
+            with trace.get_tracer("t").start_as_current_span("x"):
+                pass
+            os.mkdir("page.html")  # checked at start-up, a folder by the end
+        """
+    )
+    result = pytester.runpytest_subprocess("--trace-store-html", "page.html", "--trace-store-path", "spans.jsonl")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines([f"*pytest-tracestore: could not write the trace page {pytester.path}/page.html: *"])
+    assert "trace page (" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
