@@ -365,3 +365,39 @@ def test_a_page_that_cannot_be_written_at_the_end_is_a_warning(pytester):
     result.stdout.fnmatch_lines([f"*pytest-tracestore: could not write the trace page {pytester.path}/page.html: *"])
     assert "trace page (" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("xdist_args", [[], ["-n", "2", "--dist", "loadfile"]], ids=["plain", "n2"])
+def test_failed_tests_spans_are_redacted_on_the_page_and_in_the_pytest_html_extra(pytester, xdist_args):
+    pytest.importorskip("pytest_html")
+    pytester.makepyfile(
+        """
+        from opentelemetry import trace
+
+        def test_login():
+            with trace.get_tracer("t").start_as_current_span(
+                "login", attributes={"db.password": "hunter2", "url.full": "https://bob:pw-77@db.example/"}
+            ):
+                raise ValueError("no")
+
+        def test_later():
+            with trace.get_tracer("t").start_as_current_span("later"):
+                pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--trace-store-html", "page.html", "--trace-store-path", "spans.jsonl", "--html", "report.html",
+        "--self-contained-html", "--trace-store-max-spans", "1", *xdist_args,
+    )
+    result.assert_outcomes(failed=1, passed=1)
+    # The cap dropped the login span from the file: the page has it from the failed test's evidence.
+    assert "login" not in (pytester.path / "spans.jsonl").read_text(encoding="utf-8")
+    page = (pytester.path / "page.html").read_text(encoding="utf-8")
+    tests = pytest_html_tests(pytester.path / "report.html")
+    (login,) = [entries for test, entries in tests.items() if test.endswith("::test_login")]
+    (extra_page,) = srcdoc_pages(login[0]["extras"][0]["content"])
+    assert sorted(s["name"] for s in page_spans(page_data(page)).values()) == ["later", "login"]
+    for text in (page, extra_page):
+        (span,) = [s for s in page_spans(page_data(text)).values() if s["name"] == "login"]
+        assert "hunter2" not in text and "pw-77" not in text
+        assert "[REDACTED]" in text
