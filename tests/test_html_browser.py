@@ -289,3 +289,11 @@ def test_a_pytest_html_report_shows_the_failed_tests_waterfall(browser, pytester
     assert frame.locator("[data-test]").get_attribute("data-test") == "test_shop.py::test_declined"
     assert [u for u in opened.requests if not u.startswith(("file:", "about:", "data:"))] == []
     assert opened.dialogs == []
+
+
+def test_a_trace_id_in_the_address_opens_that_trace(browser, shop_run):
+    page_path, spans = shop_run
+    (paid,) = {s["trace_id"] for s in spans.values()} - {s["trace_id"] for s in spans.values() if s["status"] == "ERROR"}
+    opened = Opened(browser, f"{page_path.as_uri()}#{paid}")
+    rows = opened.rows()
+    assert len(rows) == 4 and {r["trace_id"] for r in rows} == {paid}
