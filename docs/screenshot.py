@@ -107,7 +107,7 @@ def main() -> int:
             return 1
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=chromium, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 560}, device_scale_factor=1)
+            page = browser.new_page(viewport={"width": 1440, "height": 600}, device_scale_factor=1)
             page.goto((folder / "traces.html").as_uri())
             page.wait_for_selector("html[data-ready]", state="attached")
             page.locator("li[data-trace-id] > button.trace-head").first.click()
