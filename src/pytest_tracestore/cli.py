@@ -7,6 +7,7 @@
     pytest-tracestore query FILE --traceql '{ status = error } >> { }'
     pytest-tracestore export FILE -o OUT [--format otlp|jaeger|jsonl]
     pytest-tracestore merge FILE... -o OUT [--format jsonl|otlp] [--max-spans N]
+    pytest-tracestore html FILE... -o OUT.html [--title TEXT]
 
 Every command reads both artifact formats (our JSON Lines and OTLP JSON
 Lines), detected from the file, once and as a stream: each holds only what
@@ -921,6 +922,25 @@ def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return 0
 
 
+def cmd_html(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from .html import page_data, render_page, span_count
+
+    sources = [_Source(path, err) for path in args.files]
+    title = args.title or ", ".join(os.path.basename(s.path) for s in sources)
+    data = page_data((r for s in sources for r in s.records()), title=title)
+    for source in sources:
+        source.check_spans()
+    try:
+        with _output(args.output, out) as write:
+            write(render_page(data).encode("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    spans, traces = span_count(data)
+    err.write(f"{PROG}: wrote {spans} span{'s' * (spans != 1)} in {traces} trace{'s' * (traces != 1)} "
+              f"to {'stdout' if args.output == '-' else args.output}\n")
+    return 0
+
+
 def _sniff(path: str, sniff: Callable[[str], Optional[str]]) -> Optional[str]:
     try:
         return sniff(path)
@@ -1063,6 +1083,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-spans", type=_positive, metavar="N", help="keep only the newest N spans"
     )
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser(
+        "html",
+        help="one self-contained HTML page of the traces: a list by test and a waterfall per trace",
+        description="Write one HTML file (inline CSS and JavaScript, no network access) that lists "
+        "the traces of the files by test, errors first, and opens each as a waterfall.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="trace files (either format, mixed)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the page, or - for stdout")
+    p.add_argument("--title", metavar="TEXT", help="the page's title (default: the files' names)")
+    p.set_defaults(func=cmd_html)
     return parser
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ReportSettings",
     "read_count",
     "read_format",
+    "read_output_path",
     "read_path",
     "read_report_settings",
     "setting",
@@ -130,6 +131,20 @@ def read_path(config: pytest.Config, *, check: bool = True) -> tuple[Path, str]:
         path, where = _default_path(config), "--trace-store-path (default)"
     else:
         path = _resolve(config, value, where)
+    return _check_file(path, where, check), where
+
+
+def read_output_path(
+    config: pytest.Config, name: str, *, check: bool = True
+) -> Optional[tuple[Path, str]]:
+    """An output file's path from flag or ini key ``name``, as :func:`read_path`; ``None`` if unset."""
+    value, where = setting(config, name)
+    if value is None:
+        return None
+    return _check_file(_resolve(config, value, where), where, check), where
+
+
+def _check_file(path: Path, where: str, check: bool) -> Path:
     try:
         if os.path.islink(path):
             # Resolved once, here: a trim or merge then replaces the file the
@@ -150,7 +165,7 @@ def read_path(config: pytest.Config, *, check: bool = True) -> tuple[Path, str]:
     if check:
         _make_folder(path.parent, where)
         _check_writable(path.parent, where)
-    return path, where
+    return path
 
 
 class ReportSettings:

@@ -25,7 +25,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
-from . import hooks
+from . import hooks, htmlreport
 from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, file_mode, warn_always
 from .options import (
     DEFAULT_MAX_SPANS,
@@ -134,6 +134,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Ini: trace_store_failed_dir.",
     )
     add_test_span_options(group, parser)
+    htmlreport.add_options(group, parser)
     parser.addini(
         "trace_store_report",
         help="when to add a 'Captured traces' report section: failed (default), all or none",
@@ -296,6 +297,7 @@ def pytest_configure(config: pytest.Config) -> None:
     path, where = read_path(config, check=not worker)
     settings = read_report_settings(config)
     test_spans = read_test_spans(config, controller=_is_xdist_controller(config))
+    html_path = htmlreport.read_html_path(config, path, check=not worker)
     recording = (max_spans, file_format, settings.redaction, batch_size)
     controller: Optional[XdistController] = None
     files: Optional[RunFiles] = None
@@ -321,6 +323,9 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin.test_spans = test_spans
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
+    plugin.html = htmlreport.HtmlReport.create(config, html_path, settings.redaction)
+    if plugin.html is not None:
+        config.pluginmanager.register(plugin.html, "tracestore-html")
     if controller is not None:
         config.pluginmanager.register(controller, "tracestore-xdist")
     plugin.announce()
@@ -453,6 +458,8 @@ class TraceStorePlugin:
         self._running: Optional[_TestRun] = None
         #: The session's and each test's own spans, when asked for.
         self.test_spans: Optional[TestSpans] = None
+        #: The run's trace page and pytest-html extras, when either is asked for.
+        self.html: Optional[htmlreport.HtmlReport] = None
         #: Whether any test has started: a run that starts none leaves the artifact alone.
         self.tests_ran = False
         # While tests run: a provider shut down then still has tests to record.
@@ -805,6 +812,8 @@ class TraceStorePlugin:
         # junitxml reads the teardown report's properties.
         item.user_properties.extend(properties)
         report.user_properties.extend(properties)
+        if self.html is not None:
+            self.html.add_failed(item.nodeid, report, view)
 
     def _write_failed_file(self, nodeid: str, view: ScopedTraceStore) -> Optional[Path]:
         folder = self.settings.failed_dir
@@ -839,6 +848,11 @@ class TraceStorePlugin:
         self.close()
         if self.is_worker:
             self._report_to_controller()
+        if self.html is not None:
+            if self.is_worker:
+                self.html.report_to_controller()
+            elif self.tests_ran:
+                self.html.write(self.artifact)
 
     def _report_to_controller(self) -> None:
         # The spans travel over xdist's own channel, so workers on other hosts
