@@ -26,7 +26,6 @@ import json
 import os
 import re
 import sys
-import warnings
 from collections import Counter
 from contextlib import contextmanager
 from fractions import Fraction
@@ -45,7 +44,6 @@ from typing import (
     Tuple,
 )
 
-from .base import TraceStoreWarning
 from .jaeger import JaegerWriter
 from .otlp import records_to_traces_data
 from .parse import read_records
@@ -292,20 +290,20 @@ class _Source:
         self._passes += 1
         first = self._passes == 1
         progress = Progress(self.err, f"{PROG}: reading {self.path}")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TraceStoreWarning)
-            try:
-                for record in progress.wrap(read_records(self.path)):
-                    if first:
-                        self.count += 1
-                    yield record
-            except OSError as exc:
-                raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-            finally:
-                progress.done()
+        # At most a few messages: the reader names the first skipped lines, then counts.
+        notes: List[str] = []
+        try:
+            for record in progress.wrap(read_records(self.path, on_corrupt=notes.append)):
+                if first:
+                    self.count += 1
+                yield record
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        finally:
+            progress.done()
         if first:
-            for warning in caught:
-                self.err.write(f"{PROG}: warning: {warning.message}\n")
+            for note in notes:
+                self.err.write(f"{PROG}: warning: {note}\n")
 
     def check_spans(self) -> None:
         """Raise :class:`UsageError` if the first pass found no span."""

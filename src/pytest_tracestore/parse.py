@@ -484,35 +484,34 @@ _MAX_LINE_WARNINGS = 20
 class CorruptLines:
     """Reports the lines skipped while reading one source of artifact lines.
 
-    Each of the first few skipped lines gets a :class:`TraceStoreWarning`
-    naming the source, the line number and the problem; :meth:`done` then
-    adds one warning with the total, so a badly broken file does not flood
-    the output.
+    Each of the first few skipped lines gets a message naming the source, the
+    line number and the problem; :meth:`done` then adds one message with the
+    total, so a badly broken file does not flood the output.  The messages go
+    to ``on_corrupt`` when one is given, and are otherwise issued as
+    :class:`TraceStoreWarning`.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_corrupt: Optional[Callable[[str], None]] = None) -> None:
         self.name = name
         self.skipped = 0
+        self._report = on_corrupt or _warn
 
     def skip(self, lineno: int, exc: BaseException, what: str = "a corrupt line") -> None:
-        """Count line ``lineno`` as skipped because of ``exc``, warning while few."""
+        """Count line ``lineno`` as skipped because of ``exc``, reporting it while few."""
         self.skipped += 1
         if self.skipped <= _MAX_LINE_WARNINGS:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            warnings.warn(
-                f"{self.name}:{lineno}: skipped {what} ({reason})",
-                TraceStoreWarning,
-                stacklevel=4,
-            )
+            self._report(f"{self.name}:{lineno}: skipped {what} ({reason})")
 
     def done(self) -> None:
-        """Warn once with the total, if more lines were skipped than were named."""
+        """Report once with the total, if more lines were skipped than were named."""
         if self.skipped > _MAX_LINE_WARNINGS:
-            warnings.warn(
-                f"{self.name}: skipped {self.skipped} corrupt lines or spans in all",
-                TraceStoreWarning,
-                stacklevel=4,
-            )
+            self._report(f"{self.name}: skipped {self.skipped} corrupt lines or spans in all")
+
+
+def _warn(message: str) -> None:
+    # The caller's caller's caller: the code that iterates over the records.
+    warnings.warn(message, TraceStoreWarning, stacklevel=5)
 
 
 class LineTooLong(ValueError):
@@ -570,7 +569,10 @@ def bounded_lines(
 
 
 def read_records(
-    path: Union[str, os.PathLike[str]], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    path: Union[str, os.PathLike[str]],
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_corrupt: Optional[Callable[[str], None]] = None,
 ) -> Iterator[SpanRecord]:
     """Yield the records of an artifact file, skipping corrupt lines with a warning.
 
@@ -579,10 +581,17 @@ def read_records(
     A line longer than ``max_line_bytes`` is skipped with a warning, without
     ever being held whole.  In an OTLP line, a span with fields of the wrong
     type is skipped with a warning and the line's other spans are kept.
+
+    ``on_corrupt``, when given, is called with each of these messages instead
+    of a warning being issued: a reader that hands the records on one at a
+    time can report them its own way without catching warnings around code
+    it does not own.
     """
     max_line_bytes = _check_limit(max_line_bytes)
     with open(path, "rb") as handle:
-        yield from parse_records(handle, os.fspath(path), max_line_bytes=max_line_bytes)
+        yield from parse_records(
+            handle, os.fspath(path), max_line_bytes=max_line_bytes, on_corrupt=on_corrupt
+        )
 
 
 def parse_records(
@@ -590,6 +599,7 @@ def parse_records(
     name: str,
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_corrupt: Optional[Callable[[str], None]] = None,
 ) -> Iterator[SpanRecord]:
     """Yield the records of artifact lines; ``name`` says where they came from in warnings.
 
@@ -597,16 +607,19 @@ def parse_records(
     is skipped with a :class:`TraceStoreWarning` naming ``name``, the line
     number and the problem, and so is a line longer than ``max_line_bytes``
     (bytes, or characters for text).  An open file is read a bounded piece
-    at a time.
+    at a time.  ``on_corrupt`` takes the warnings' messages instead, as in
+    :func:`read_records`.
     """
     max_line_bytes = _check_limit(max_line_bytes)
+    if on_corrupt is not None and not callable(on_corrupt):
+        raise ValueError(f"invalid on_corrupt {on_corrupt!r}: expected a callable or None")
     source: Iterable[Any]
     if hasattr(lines, "readline"):
         source = bounded_lines(lines, max_line_bytes)  # type: ignore[arg-type]
     else:
         source = lines
     shared = Shared()
-    corrupt = CorruptLines(name)
+    corrupt = CorruptLines(name, on_corrupt)
     decode: Any = None
     lineno = 0
     raw: Any
