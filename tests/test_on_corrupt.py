@@ -55,7 +55,7 @@ def test_the_consumer_keeps_its_own_warning_filters_between_records(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in read_records(path, on_corrupt=lambda note: None):
-            warnings.warn("from the consumer", UserWarning)
+            warnings.warn("from the consumer", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["from the consumer", "from the consumer"]
 
 

@@ -46,7 +46,7 @@ from typing import (
 
 from .jaeger import JaegerWriter
 from .otlp import records_to_traces_data
-from .parse import read_records
+from .parse import read_records, read_records_and_lines
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
 from .render import error_summary, tree_rows
@@ -287,16 +287,23 @@ class _Source:
 
         A later pass reads the file again, quietly: its warnings were given.
         """
+        return self._read(read_records)
+
+    def records_and_lines(self) -> Iterator[Tuple[SpanRecord, Optional[bytes]]]:
+        """:meth:`records`, each with its line when the file is in our format."""
+        return self._read(read_records_and_lines)
+
+    def _read(self, reader: Callable[..., Iterator[Any]]) -> Iterator[Any]:
         self._passes += 1
         first = self._passes == 1
         progress = Progress(self.err, f"{PROG}: reading {self.path}")
         # At most a few messages: the reader names the first skipped lines, then counts.
         notes: List[str] = []
         try:
-            for record in progress.wrap(read_records(self.path, on_corrupt=notes.append)):
+            for item in progress.wrap(reader(self.path, on_corrupt=notes.append)):
                 if first:
                     self.count += 1
-                yield record
+                yield item
         except OSError as exc:
             raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         finally:
@@ -850,7 +857,7 @@ def _output(path: str, out: IO[str]) -> Iterator[Callable[[bytes], Any]]:
 
 
 def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .shards import merge_records, sniff_format
+    from .shards import merge_lines, sniff_format
 
     sources = [_Source(path, err) for path in args.files]
     form = args.format
@@ -858,8 +865,8 @@ def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         found = (_sniff(s.path, sniff_format) for s in sources)
         form = next((f for f in found if f is not None), "jsonl")
     try:
-        result = merge_records(
-            (s.records() for s in sources), args.output, form, max_spans=args.max_spans
+        result = merge_lines(
+            (s.records_and_lines() for s in sources), args.output, form, max_spans=args.max_spans
         )
     except OSError as exc:
         # The output's own temporary file counts as the output; a sorted run's does not.

@@ -47,6 +47,7 @@ __all__ = [
     "is_traces_data",
     "parse_records",
     "read_records",
+    "read_records_and_lines",
     "record_from_dict",
 ]
 
@@ -611,8 +612,41 @@ def parse_records(
     :func:`read_records`.
     """
     max_line_bytes = _check_limit(max_line_bytes)
+    _check_callback(on_corrupt)
+    return _records(lines, name, max_line_bytes, on_corrupt, False)
+
+
+def read_records_and_lines(
+    path: Union[str, os.PathLike[str]],
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_corrupt: Optional[Callable[[str], None]] = None,
+) -> Iterator[Tuple[SpanRecord, Optional[bytes]]]:
+    """:func:`read_records`, each record paired with its line when the file is our format.
+
+    The line is the bytes read, without its newline: a merge into our format
+    writes it as it was instead of encoding the record again.  A record of an
+    OTLP line (which may hold several spans) comes with ``None``.
+    """
+    max_line_bytes = _check_limit(max_line_bytes)
+    _check_callback(on_corrupt)
+    with open(path, "rb") as handle:
+        yield from _records(handle, os.fspath(path), max_line_bytes, on_corrupt, True)
+
+
+def _check_callback(on_corrupt: Any) -> None:
     if on_corrupt is not None and not callable(on_corrupt):
         raise ValueError(f"invalid on_corrupt {on_corrupt!r}: expected a callable or None")
+
+
+def _records(
+    lines: Iterable[Union[str, bytes]],
+    name: str,
+    max_line_bytes: int,
+    on_corrupt: Optional[Callable[[str], None]],
+    with_lines: bool,
+) -> Iterator[Any]:
+    """The records of :func:`parse_records`, or with ``with_lines`` (record, line) pairs."""
     source: Iterable[Any]
     if hasattr(lines, "readline"):
         source = bounded_lines(lines, max_line_bytes)  # type: ignore[arg-type]
@@ -647,10 +681,15 @@ def parse_records(
         except (ValueError, TypeError, RecursionError) as exc:
             corrupt.skip(lineno, exc)
             continue
-        if type(decode) is LineDecoder:
-            yield record
+        if type(decode) is not LineDecoder:
+            if with_lines:
+                yield from ((one, None) for one in records)
+            else:
+                yield from records
+        elif with_lines:
+            yield record, raw.rstrip() if type(raw) is bytes else None
         else:
-            yield from records
+            yield record
     corrupt.done()
 
 
