@@ -45,7 +45,7 @@ from typing import (
 )
 
 from .jaeger import JaegerWriter
-from .otlp import records_to_traces_data
+from .otlp_text import OtlpTextEncoder
 from .parse import read_records, read_records_and_lines
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
@@ -824,9 +824,10 @@ def _export(source: _Source, form: str, write: Callable[[bytes], Any]) -> int:
         jaeger = JaegerWriter(write)
         emit: Callable[[str, List[SpanRecord]], None] = jaeger.trace
     else:
+        traces_data = OtlpTextEncoder().traces_data
 
         def emit(trace_id: str, spans: List[SpanRecord]) -> None:
-            write(encode_line(dumps_line(records_to_traces_data(spans)) + "\n"))
+            write(encode_line(traces_data(spans) + "\n"))
 
     window = TraceWindow()
     for record in source.records():

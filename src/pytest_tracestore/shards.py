@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import IO, Callable, Deque, List, Optional, Set, Tuple, Union
 
 from .base import check_limit
-from .otlp import OtlpLineEncoder
+from .otlp_text import OtlpTextEncoder
 from .parse import is_traces_data
 from .record import SpanRecord
 from .serialize import dumps_line, encode_line, record_to_dict
@@ -91,7 +91,7 @@ def sniff_format(path: Union[str, os.PathLike[str]]) -> Optional[str]:
 
 def _encoder(form: str) -> Callable[[SpanRecord], bytes]:
     if form == "otlp":
-        encode = OtlpLineEncoder().encode
+        encode = OtlpTextEncoder().line
         return lambda record: encode_line(encode(record))
     if form == "jsonl":
         return lambda record: encode_line(dumps_line(record_to_dict(record)))
