@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
 
+from . import fastjson
 from .base import DEFAULT_MAX_LINE_BYTES, TraceStoreWarning, check_limit, is_traces_data
 from .record import (
     _BYTES_PER_RECORD,
@@ -290,10 +291,8 @@ class LineDecoder:
             return None
         if type(raw) is bytes:
             cut = raw.rfind(_TAIL)
-            head = raw[:cut].decode("utf-8", "surrogatepass")
         else:
             cut = raw.rfind(_TAIL_TEXT)  # type: ignore[arg-type]
-            head = raw[:cut]  # type: ignore[assignment]
         if cut <= 0:
             self.misses_left -= 0 if self.tails else 1
             return None
@@ -304,10 +303,18 @@ class LineDecoder:
         # ``head + "}"`` parses whole only if the head ends after a top-level
         # member, and the tail parsed as an object, so the line is the head's
         # members then the tail's (which win, as they would in json.loads).
-        # The scanner is json.loads without its per-call layers.
-        head += "}"
-        data, end = _scan(head, 0)
-        if end != len(head) or type(data) is not dict or not data:
+        if fastjson.orjson_loads is not None:
+            data = fastjson.exact_loads(raw[:cut] + (b"}" if type(raw) is bytes else "}"))  # type: ignore[operator]
+        else:
+            # The scanner is json.loads without its per-call layers.
+            head = raw[:cut]
+            if type(head) is bytes:
+                head = head.decode("utf-8", "surrogatepass")
+            head += "}"  # type: ignore[operator]
+            data, end = _scan(head, 0)  # type: ignore[arg-type]
+            if end != len(head):
+                return None
+        if type(data) is not dict or not data:
             return None
         return self._record(data, shared[0], shared[1], size)
 
