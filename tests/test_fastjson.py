@@ -78,21 +78,22 @@ def test_records_and_warnings_are_the_same_with_and_without_orjson(tmp_path, mon
     assert len(with_orjson[0]) >= 5 and with_orjson[1]  # spans kept, and corrupt lines named
 
 
-def test_exact_loads_leaves_long_integers_to_json():
-    for text in ["[12345678901234567890]", "[-1234567890123456789]", b'{"a": 123456789012345678901}']:
+def test_exact_loads_reads_long_integers_and_surrogates_as_json_does():
+    for text in ["[12345678901234567890]", "[-1234567890123456789]", b'{"a": 123456789012345678901}',
+                 '["\\ud800", "\ud800"]', b'{"t":1764201600000000000,"id":"00000000000000000000000000000001"}']:
+        expected = json.loads(text)
+        assert fastjson_module.exact_loads(text) == expected
+        assert [type(v) for v in (expected.values() if isinstance(expected, dict) else expected)] == [
+            type(v) for v in (fastjson_module.exact_loads(text).values() if isinstance(expected, dict)
+                              else fastjson_module.exact_loads(text))]
+    for bad in ['{"a":1} x', "", "[1E400]", b'["\xed\xa0\x80"]']:
         with pytest.raises(ValueError):
-            fastjson_module.exact_loads(text)
-    # Nanosecond times have 19 digits; ids are strings, whatever their digits.
-    assert fastjson_module.exact_loads(b'{"t":1764201600000000000,"id":"00000000000000000000000000000001"}') == {
-        "t": 1764201600000000000, "id": "00000000000000000000000000000001",
-    }
-    with pytest.raises(ValueError):
-        fastjson_module.exact_loads('{"a":1} x')
+            fastjson_module.exact_loads(bad)
 
 
 @pytest.mark.parametrize("form", ["jsonl", "otlp"])
 def test_orjson_parses_the_lines_our_writer_makes(tmp_path, monkeypatch, form):
-    records = [_rich() for _ in range(5)]
+    records = [_rich(trace_id=0x5B8AA5A2D2C872E8321CF37308D69DF2, span_id=0x51F2AB3C4D5E6F70 + n) for n in range(5)]
     encode = record_to_otlp_line if form == "otlp" else (lambda r: record_line(r).rstrip("\n"))
     path = tmp_path / "spans.jsonl"
     path.write_text("".join(encode(r) + "\n" for r in records), encoding="utf-8")

@@ -1,17 +1,17 @@
 """The JSON parser of the readers' fast paths: orjson when installed (the ``fast`` extra).
 
 The readers parse the part of each line that differs from span to span with
-:func:`exact_loads`; whatever it will not take (a line with a lone
-surrogate, an integer past 64 bits, a number too large for a float) raises
-``ValueError``, and the reader's general path decides with the standard
-library's ``json``, so a file gives the same records with or without orjson.
+:func:`exact_loads`.  A text orjson would read otherwise than ``json`` (an
+integer past 64 bits, which orjson makes a float; a lone surrogate, which
+it refuses) goes to ``json``'s scanner instead, and anything orjson rejects
+raises ``ValueError``, so that the reader's general path decides with
+``json``: a file gives the same records with or without orjson.
 This module imports no pytest.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable, Optional, Tuple, Union
 
 __all__ = ["exact_loads", "orjson_loads"]
@@ -36,20 +36,24 @@ def _orjson() -> Optional[Callable[[Text], Any]]:
 orjson_loads = _orjson()
 
 # orjson reads an integer beyond 64 bits as a float, where json keeps it
-# exact: a text with a number of 20 digits or more (19 if negative) is left
-# to json.  A number stands first or after ':', ',' or '['; the same inside a
-# string only sends that line to json too.
-_LONG_INT = re.compile(rb"(?:^|[:,\[])\s*(?:-\d{19}|\d{20})")
-_LONG_INT_TEXT = re.compile(r"(?:^|[:,\[])\s*(?:-\d{19}|\d{20})")
+# exact: a text with a run of 20 digits, a minus sign counting as one, is
+# left to json's scanner.  Digits and minus signs are first turned into
+# zeros, so one substring search finds any such run (one inside a string,
+# such as an id of many zeros, only sends that text to json too).
+_ZEROS = bytes.maketrans(b"-123456789", b"0000000000")
+_LONG = b"0" * 20
 
 
 def _with_orjson(loads: Callable[[Text], Any]) -> Callable[[Text], Any]:
     def exact(text: Text) -> Any:
-        """``text`` parsed whole as one JSON value; ``ValueError`` if it is not, or is left to json."""
-        found = (_LONG_INT if type(text) is bytes else _LONG_INT_TEXT).search(text)  # type: ignore[arg-type]
-        if found is not None:
-            raise ValueError("a long integer: left to json")
-        return loads(text)
+        """``text`` parsed whole as one JSON value; ``ValueError`` if it is not."""
+        try:
+            data = text if type(text) is bytes else text.encode("utf-8")  # type: ignore[union-attr]
+        except UnicodeEncodeError:  # a lone surrogate, which orjson refuses
+            return _with_json(text)
+        if _LONG in data.translate(_ZEROS):
+            return _with_json(text)
+        return loads(data)
 
     return exact
 
