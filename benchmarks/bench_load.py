@@ -133,6 +133,32 @@ def load(path: Path):
     return TraceStore.load(path)
 
 
+def orjson_switched(on: bool):
+    """Switch the readers' use of orjson on (if installed) or off; returns whether it is on."""
+    try:
+        from pytest_tracestore import fastjson
+    except ImportError:  # a checkout older than the fast extra
+        return False
+    fastjson.orjson_loads = fastjson._orjson() if on else None
+    return fastjson.orjson_loads is not None
+
+
+def child(what: str, path: Path, folder: Path) -> None:
+    """What a callgrind child runs (after the imports counted in "start")."""
+    from pytest_tracestore.cli import main
+
+    orjson_switched(what.endswith("+orjson"))
+    what = what.split("+")[0]
+    if what == "floor":
+        floor(path)
+    elif what == "load":
+        load(path)
+    elif what == "export":
+        main(["export", str(path), "-o", str(folder / "count.out")])
+    elif what == "merge":
+        main(["merge", str(path), "-o", str(folder / "count.out")])
+
+
 def run_child(args: list[str]) -> tuple[float, float, int, int]:
     """Wall seconds, CPU seconds, peak RSS in MiB and exit status of one command.
 
@@ -166,20 +192,33 @@ def a_trace_id(path: Path) -> str:
     return found.group(1)
 
 
+# The command line as installed, with orjson (the fast extra) switched off:
+# the targets are for the standard library's parser.
+# (A checkout older than the fast extra has no fastjson: it is skipped there.)
+NO_ORJSON = (
+    "import sys\n"
+    "try:\n    import pytest_tracestore.fastjson as f; f.orjson_loads = None\n"
+    "except ImportError:\n    pass\n"
+)
+WITHOUT_ORJSON = NO_ORJSON + "from pytest_tracestore.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
 def bench_cli(path: Path, out: Path) -> dict[str, tuple[float, float, int, int]]:
     python = sys.executable
-    cli = [python, "-m", "pytest_tracestore"]
+    cli = [python, "-c", WITHOUT_ORJSON]
     commands = {
         "python -c pass": [python, "-c", "pass"],
         "load (in a child)": [
             python, "-c",
-            "import sys; from pytest_tracestore import TraceStore; TraceStore.load(sys.argv[1])",
+            NO_ORJSON + "from pytest_tracestore import TraceStore; TraceStore.load(sys.argv[1])",
             str(path),
         ],
         "summary": cli + ["summary", str(path)],
         "failures": cli + ["failures", str(path)],
         "query --name db.query": cli + ["query", "--name", "db.query", str(path)],
-        "export": cli + ["export", str(path), "-o", str(out)],
+        "export --format otlp": cli + ["export", str(path), "-o", str(out)],
+        "merge (one file)": cli + ["merge", str(path), "-o", str(out)],
+        "merge (itself twice)": cli + ["merge", str(path), str(path), "-o", str(out)],
         "show <id>": cli + ["show", str(path), a_trace_id(path)],
     }
     return {name: run_child(args) for name, args in commands.items()}
@@ -218,20 +257,24 @@ def held_per_span(cache: Path) -> dict[str, float]:
     return results
 
 
+COUNTED = ("start", "floor", "load", "load+orjson", "export", "merge")
+
+
 def callgrind(path: Path, spans: int, folder: Path) -> dict[str, int]:
-    """Instructions for the floor and for TraceStore.load of the first ``spans`` lines."""
+    """Instructions for the floor and each of :data:`COUNTED` on the first ``spans`` lines."""
     part = folder / f"count-{spans}-{path.name}"
     with open(path, "rb") as source, open(part, "wb") as target:
         for _, line in zip(range(spans), source):
             target.write(line)
     here = Path(__file__).resolve()
     counts = {}
-    for what in ("start", "floor", "load"):
+    for what in COUNTED:
         out = folder / f"callgrind.{what}.out"
         subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
              sys.executable, str(here), "--_child", what, str(part)],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         text = out.read_text()
         found = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
@@ -255,10 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args._child:
         what, path = args._child
-        from pytest_tracestore import TraceStore, parse  # noqa: F401  # counted in "start"
+        from pytest_tracestore import TraceStore, cli, parse, shards  # noqa: F401  # counted in "start"
 
         if what != "start":
-            (floor if what == "floor" else load)(Path(path))
+            child(what, Path(path), Path(path).parent)
         return 0
     args.cache.mkdir(parents=True, exist_ok=True)
     # Each figure as it comes, also into a file: a million-span run is long.
@@ -271,11 +314,16 @@ def main(argv: list[str] | None = None) -> int:
             path = artifact(args.cache, count, file_format)
             rounds = args.rounds if count <= 200_000 else 1
             base = _best(lambda path=path: floor(path), rounds)
+            orjson_switched(False)
             loaded = _best(lambda path=path: load(path), rounds)
+            fast = _best(lambda path=path: load(path), rounds) if orjson_switched(True) else None
+            orjson_switched(False)
             size_mb = path.stat().st_size / 2**20
             print(f"\n{count:,} spans, {file_format} ({size_mb:.0f} MiB)")
             print(f"  json.loads floor      {base:7.2f} s CPU")
             print(f"  TraceStore.load       {loaded / base:7.2f}x floor")
+            if fast is not None:
+                print(f"    with orjson         {fast / base:7.2f}x floor")
             if args.no_cli:
                 continue
             out = args.cache / "export.out"
@@ -296,10 +344,12 @@ def main(argv: list[str] | None = None) -> int:
             path = artifact(args.cache, sizes[0], file_format)
             counts = callgrind(path, args.count_spans, args.cache)
             print(f"\nInstructions, first {args.count_spans:,} lines, {file_format}")
-            # Interpreter start-up and imports, counted alone, are taken off both.
+            # Interpreter start-up and imports, counted alone, are taken off each.
             base = counts["floor"] - counts["start"]
-            own = counts["load"] - counts["start"]
-            print(f"  floor {base:,}  load {own:,}  ratio {own / max(base, 1):.2f}")
+            print(f"  json.loads floor      {base:,}")
+            for what in COUNTED[2:]:
+                own = counts[what] - counts["start"]
+                print(f"  {what:20s}  {own / max(base, 1):7.2f}x floor  ({own:,})")
     return 0
 
 

@@ -29,8 +29,9 @@ Figures:
 
 Measured on a shared 2-core machine (Python 3.11, SDK 1.45), December 2026:
 keep-alive 1.9x the floor (the two-write handler 22x); peak RSS 2.0x (JSON,
-many spans), 2.3x (gzip), 3.0x (protobuf), 5.0x and 5.2x for one huge value
-(JSON, protobuf: the processor's line for that span is about 3x of it);
+many spans), 2.3x (gzip), 3.0x (protobuf), 4.0x and 4.2x for one huge value
+(JSON, protobuf: the value, and the processor's line for it as text and as
+bytes; 5.0x and 5.2x while the reader still held the body, see README.md);
 200 x 5 clients: 0 failed, 0 lost; decoding in batches 0.8x to 1.1x the CPU
 of decoding whole (runs scatter that much).  Before bodies were decoded a batch of
 spans at a time (with a backlog of 5 and two writes per answer), the same

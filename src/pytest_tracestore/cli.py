@@ -27,7 +27,6 @@ import json
 import os
 import re
 import sys
-import warnings
 from collections import Counter
 from contextlib import contextmanager
 from fractions import Fraction
@@ -46,10 +45,9 @@ from typing import (
     Tuple,
 )
 
-from .base import TraceStoreWarning
 from .jaeger import JaegerWriter
-from .otlp import records_to_traces_data
-from .parse import read_records
+from .otlp_text import OtlpTextEncoder
+from .parse import read_records, read_records_and_lines
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
 from .render import error_summary, tree_rows
@@ -295,28 +293,35 @@ class _Source:
 
         A later pass reads the file again, quietly: its warnings were given.
         """
+        return self._read(read_records, paired=False)
+
+    def records_and_lines(self) -> Iterator[Tuple[SpanRecord, Optional[bytes]]]:
+        """:meth:`records`, each with its line when the file is in our format."""
+        return self._read(read_records_and_lines, paired=True)
+
+    def _read(self, reader: Callable[..., Iterator[Any]], paired: bool) -> Iterator[Any]:
         self._passes += 1
         first = self._passes == 1
         progress = Progress(self.err, f"{PROG}: reading {self.path}")
         selection = self.selection
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TraceStoreWarning)
-            try:
-                for record in progress.wrap(read_records(self.path)):
-                    if first:
-                        self.read += 1
-                    if selection is not None and not selection(record):
-                        continue
-                    if first:
-                        self.count += 1
-                    yield record
-            except OSError as exc:
-                raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-            finally:
-                progress.done()
+        # At most a few messages: the reader names the first skipped lines, then counts.
+        notes: List[str] = []
+        try:
+            for item in progress.wrap(reader(self.path, on_corrupt=notes.append)):
+                if first:
+                    self.read += 1
+                if selection is not None and not selection(item[0] if paired else item):
+                    continue
+                if first:
+                    self.count += 1
+                yield item
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        finally:
+            progress.done()
         if first:
-            for warning in caught:
-                self.err.write(f"{PROG}: warning: {warning.message}\n")
+            for note in notes:
+                self.err.write(f"{PROG}: warning: {note}\n")
 
     def check_spans(self, selected: bool = True) -> None:
         """Raise :class:`UsageError` if the first pass found no span (``selected``: none selected)."""
@@ -857,9 +862,10 @@ def _export(source: _Source, form: str, write: Callable[[bytes], Any]) -> int:
         jaeger = JaegerWriter(write)
         emit: Callable[[str, List[SpanRecord]], None] = jaeger.trace
     else:
+        traces_data = OtlpTextEncoder().traces_data
 
         def emit(trace_id: str, spans: List[SpanRecord]) -> None:
-            write(encode_line(dumps_line(records_to_traces_data(spans)) + "\n"))
+            write(encode_line(traces_data(spans) + "\n"))
 
     window = TraceWindow()
     for record in source.records():
@@ -890,7 +896,7 @@ def _output(path: str, out: IO[str]) -> Iterator[Callable[[bytes], Any]]:
 
 
 def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .shards import merge_records, sniff_format
+    from .shards import merge_lines, sniff_format
 
     sources = [_Source(path, err) for path in args.files]
     form = args.format
@@ -898,8 +904,8 @@ def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         found = (_sniff(s.path, sniff_format) for s in sources)
         form = next((f for f in found if f is not None), "jsonl")
     try:
-        result = merge_records(
-            (s.records() for s in sources), args.output, form, max_spans=args.max_spans
+        result = merge_lines(
+            (s.records_and_lines() for s in sources), args.output, form, max_spans=args.max_spans
         )
     except OSError as exc:
         # The output's own temporary file counts as the output; a sorted run's does not.

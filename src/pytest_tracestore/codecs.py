@@ -107,9 +107,9 @@ class OtlpCodec(LineCodec):
     name = "otlp"
 
     def __init__(self) -> None:
-        from .otlp import OtlpLineEncoder
+        from .otlp_text import OtlpTextEncoder
 
-        self._encode = OtlpLineEncoder().encode  # type: ignore[method-assign]
+        self._encode = OtlpTextEncoder().line  # type: ignore[method-assign]
 
     def decode_data(self, data: Any, interner: Optional[_Interner] = None) -> List[SpanRecord]:
         from .otlp import records_from_traces_data

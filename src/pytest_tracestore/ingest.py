@@ -110,11 +110,37 @@ def json_batches(text: str, batch: int = DEFAULT_BATCH) -> Iterator[Batch]:
     Raises :class:`ValueError` for a body that is not JSON, too deeply nested,
     or not an ``ExportTraceServiceRequest`` object.
     """
-    cursor = _Cursor(text)
+    return _last_batch_alone(_json_body(_Cursor(text), batch))
+
+
+def _json_body(cursor: _Cursor, batch: int) -> Iterator[Batch]:
     try:
         yield from _json_request(cursor, batch)
     except RecursionError:
         raise ValueError("malformed JSON body: nested too deeply") from None
+
+
+def _last_batch_alone(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """``batches``, each handed on once the next has been read.
+
+    The last one comes after the reader has finished, and so after the body
+    it read (held by nothing else) is gone: a request of one huge span does
+    not hold the body and the span's line at once.  Batches read before a
+    problem with the body are handed on before the ``ValueError``.
+    """
+    pending: Optional[Batch] = None
+    try:
+        for item in batches:
+            if pending is not None:
+                yield pending
+            pending = item
+    except ValueError:
+        if pending is not None:
+            yield pending
+        raise
+    del batches
+    if pending is not None:
+        yield pending
 
 
 def _json_request(cursor: _Cursor, batch: int) -> Iterator[Batch]:
@@ -270,7 +296,7 @@ def protobuf_batches(body: bytes, batch: int = DEFAULT_BATCH) -> Iterator[Batch]
     Needs ``opentelemetry-proto`` (``ImportError`` without it).  Raises
     :class:`ValueError` for a body that is not a valid message.
     """
-    return _protobuf_request(_Protobuf(), memoryview(body), batch)
+    return _last_batch_alone(_protobuf_request(_Protobuf(), memoryview(body), batch))
 
 
 def _protobuf_request(proto: _Protobuf, view: memoryview, batch: int) -> Iterator[Batch]:

@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from . import fastjson
 from .base import is_traces_data
 from .record import (
     EMPTY_ATTRIBUTES,
@@ -666,8 +667,13 @@ class OtlpLineDecoder:
         # The opening was checked to leave the parser inside the one spans
         # array; the rest must be that array's items and the closing.
         body = text[cut - 1 : len(text) - len(_CLOSE) + 1]
-        spans, end = _scan(body, 0)
-        if end != len(body) or type(spans) is not list:
+        if fastjson.orjson_loads is not None:
+            spans = fastjson.exact_loads(body)
+        else:
+            spans, end = _scan(body, 0)
+            if end != len(body):
+                return None
+        if type(spans) is not list:
             return None
         resource, scope = shared
         records: List[SpanRecord] = []

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
 
+from . import fastjson
 from .base import DEFAULT_MAX_LINE_BYTES, TraceStoreWarning, check_limit, is_traces_data
 from .record import (
     _BYTES_PER_RECORD,
@@ -47,6 +48,7 @@ __all__ = [
     "is_traces_data",
     "parse_records",
     "read_records",
+    "read_records_and_lines",
     "record_from_dict",
 ]
 
@@ -296,10 +298,8 @@ class LineDecoder:
             return None
         if type(raw) is bytes:
             cut = raw.rfind(_TAIL)
-            head = raw[:cut].decode("utf-8", "surrogatepass")
         else:
             cut = raw.rfind(_TAIL_TEXT)  # type: ignore[arg-type]
-            head = raw[:cut]  # type: ignore[assignment]
         if cut <= 0:
             self.misses_left -= 0 if self.tails else 1
             return None
@@ -310,10 +310,18 @@ class LineDecoder:
         # ``head + "}"`` parses whole only if the head ends after a top-level
         # member, and the tail parsed as an object, so the line is the head's
         # members then the tail's (which win, as they would in json.loads).
-        # The scanner is json.loads without its per-call layers.
-        head += "}"
-        data, end = _scan(head, 0)
-        if end != len(head) or type(data) is not dict or not data:
+        if fastjson.orjson_loads is not None:
+            data = fastjson.exact_loads(raw[:cut] + (b"}" if type(raw) is bytes else "}"))  # type: ignore[operator]
+        else:
+            # The scanner is json.loads without its per-call layers.
+            head = raw[:cut]
+            if type(head) is bytes:
+                head = head.decode("utf-8", "surrogatepass")
+            head += "}"  # type: ignore[operator]
+            data, end = _scan(head, 0)  # type: ignore[arg-type]
+            if end != len(head):
+                return None
+        if type(data) is not dict or not data:
             return None
         return self._record(data, shared[0], shared[1], size)
 
@@ -496,35 +504,34 @@ _MAX_LINE_WARNINGS = 20
 class CorruptLines:
     """Reports the lines skipped while reading one source of artifact lines.
 
-    Each of the first few skipped lines gets a :class:`TraceStoreWarning`
-    naming the source, the line number and the problem; :meth:`done` then
-    adds one warning with the total, so a badly broken file does not flood
-    the output.
+    Each of the first few skipped lines gets a message naming the source, the
+    line number and the problem; :meth:`done` then adds one message with the
+    total, so a badly broken file does not flood the output.  The messages go
+    to ``on_corrupt`` when one is given, and are otherwise issued as
+    :class:`TraceStoreWarning`.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_corrupt: Optional[Callable[[str], None]] = None) -> None:
         self.name = name
         self.skipped = 0
+        self._report = on_corrupt or _warn
 
     def skip(self, lineno: int, exc: BaseException, what: str = "a corrupt line") -> None:
-        """Count line ``lineno`` as skipped because of ``exc``, warning while few."""
+        """Count line ``lineno`` as skipped because of ``exc``, reporting it while few."""
         self.skipped += 1
         if self.skipped <= _MAX_LINE_WARNINGS:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            warnings.warn(
-                f"{self.name}:{lineno}: skipped {what} ({reason})",
-                TraceStoreWarning,
-                stacklevel=4,
-            )
+            self._report(f"{self.name}:{lineno}: skipped {what} ({reason})")
 
     def done(self) -> None:
-        """Warn once with the total, if more lines were skipped than were named."""
+        """Report once with the total, if more lines were skipped than were named."""
         if self.skipped > _MAX_LINE_WARNINGS:
-            warnings.warn(
-                f"{self.name}: skipped {self.skipped} corrupt lines or spans in all",
-                TraceStoreWarning,
-                stacklevel=4,
-            )
+            self._report(f"{self.name}: skipped {self.skipped} corrupt lines or spans in all")
+
+
+def _warn(message: str) -> None:
+    # The caller's caller's caller: the code that iterates over the records.
+    warnings.warn(message, TraceStoreWarning, stacklevel=5)
 
 
 class LineTooLong(ValueError):
@@ -582,7 +589,10 @@ def bounded_lines(
 
 
 def read_records(
-    path: Union[str, os.PathLike[str]], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    path: Union[str, os.PathLike[str]],
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_corrupt: Optional[Callable[[str], None]] = None,
 ) -> Iterator[SpanRecord]:
     """Yield the records of an artifact file, skipping corrupt lines with a warning.
 
@@ -591,10 +601,17 @@ def read_records(
     A line longer than ``max_line_bytes`` is skipped with a warning, without
     ever being held whole.  In an OTLP line, a span with fields of the wrong
     type is skipped with a warning and the line's other spans are kept.
+
+    ``on_corrupt``, when given, is called with each of these messages instead
+    of a warning being issued: a reader that hands the records on one at a
+    time can report them its own way without catching warnings around code
+    it does not own.
     """
     max_line_bytes = _check_limit(max_line_bytes)
     with open(path, "rb") as handle:
-        yield from parse_records(handle, os.fspath(path), max_line_bytes=max_line_bytes)
+        yield from parse_records(
+            handle, os.fspath(path), max_line_bytes=max_line_bytes, on_corrupt=on_corrupt
+        )
 
 
 def parse_records(
@@ -602,6 +619,7 @@ def parse_records(
     name: str,
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_corrupt: Optional[Callable[[str], None]] = None,
 ) -> Iterator[SpanRecord]:
     """Yield the records of artifact lines; ``name`` says where they came from in warnings.
 
@@ -609,16 +627,52 @@ def parse_records(
     is skipped with a :class:`TraceStoreWarning` naming ``name``, the line
     number and the problem, and so is a line longer than ``max_line_bytes``
     (bytes, or characters for text).  An open file is read a bounded piece
-    at a time.
+    at a time.  ``on_corrupt`` takes the warnings' messages instead, as in
+    :func:`read_records`.
     """
     max_line_bytes = _check_limit(max_line_bytes)
+    _check_callback(on_corrupt)
+    return _records(lines, name, max_line_bytes, on_corrupt, False)
+
+
+def read_records_and_lines(
+    path: Union[str, os.PathLike[str]],
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_corrupt: Optional[Callable[[str], None]] = None,
+) -> Iterator[Tuple[SpanRecord, Optional[bytes]]]:
+    """:func:`read_records`, each record paired with its line when the file is our format.
+
+    The line is the bytes read, without its newline: a merge into our format
+    writes it as it was instead of encoding the record again.  A record of an
+    OTLP line (which may hold several spans) comes with ``None``.
+    """
+    max_line_bytes = _check_limit(max_line_bytes)
+    _check_callback(on_corrupt)
+    with open(path, "rb") as handle:
+        yield from _records(handle, os.fspath(path), max_line_bytes, on_corrupt, True)
+
+
+def _check_callback(on_corrupt: Any) -> None:
+    if on_corrupt is not None and not callable(on_corrupt):
+        raise ValueError(f"invalid on_corrupt {on_corrupt!r}: expected a callable or None")
+
+
+def _records(
+    lines: Iterable[Union[str, bytes]],
+    name: str,
+    max_line_bytes: int,
+    on_corrupt: Optional[Callable[[str], None]],
+    with_lines: bool,
+) -> Iterator[Any]:
+    """The records of :func:`parse_records`, or with ``with_lines`` (record, line) pairs."""
     source: Iterable[Any]
     if hasattr(lines, "readline"):
         source = bounded_lines(lines, max_line_bytes)  # type: ignore[arg-type]
     else:
         source = lines
     shared = Shared()
-    corrupt = CorruptLines(name)
+    corrupt = CorruptLines(name, on_corrupt)
     decode: Any = None
     lineno = 0
     raw: Any
@@ -646,10 +700,15 @@ def parse_records(
         except (ValueError, TypeError, RecursionError) as exc:
             corrupt.skip(lineno, exc)
             continue
-        if type(decode) is LineDecoder:
-            yield record
+        if type(decode) is not LineDecoder:
+            if with_lines:
+                yield from ((one, None) for one in records)
+            else:
+                yield from records
+        elif with_lines:
+            yield record, raw.rstrip() if type(raw) is bytes else None
         else:
-            yield from records
+            yield record
     corrupt.done()
 
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import IO, Callable, Deque, List, Optional, Set, Tuple, Union
 
 from .base import check_limit
-from .otlp import OtlpLineEncoder
+from .otlp_text import OtlpTextEncoder
 from .parse import is_traces_data
 from .record import SpanRecord
 from .serialize import dumps_line, encode_line, record_to_dict
 from .stream import atomic_output
 
-__all__ = ["FORMATS", "MergeResult", "RUN_BYTES", "merge_records", "sniff_format"]
+__all__ = ["FORMATS", "MergeResult", "RUN_BYTES", "merge_lines", "merge_records", "sniff_format"]
 
 #: The output formats: our JSON Lines, or OTLP JSON Lines (one span per line).
 FORMATS = ("jsonl", "otlp")
@@ -91,16 +91,11 @@ def sniff_format(path: Union[str, os.PathLike[str]]) -> Optional[str]:
 
 def _encoder(form: str) -> Callable[[SpanRecord], bytes]:
     if form == "otlp":
-        encode = OtlpLineEncoder().encode
+        encode = OtlpTextEncoder().line
         return lambda record: encode_line(encode(record))
     if form == "jsonl":
         return lambda record: encode_line(dumps_line(record_to_dict(record)))
     raise ValueError(f"invalid format {form!r}: expected one of {', '.join(FORMATS)}")
-
-
-def _key(record: SpanRecord) -> int:
-    # The trace id and span id as one number: exact, and smaller than a pair of strings.
-    return int(record.trace_id + record.span_id, 16)
 
 
 class _Runs:
@@ -176,14 +171,40 @@ def merge_records(
     gives; on any error it is left as it was.  Invalid ``form`` or
     ``max_spans`` raise ``ValueError`` naming the value.
     """
+    return merge_lines(
+        (((record, None) for record in source) for source in sources),
+        output, form, max_spans=max_spans, run_bytes=run_bytes,
+    )
+
+
+def merge_lines(
+    sources: Iterable[Iterable[Tuple[SpanRecord, Optional[bytes]]]],
+    output: Union[str, os.PathLike[str]],
+    form: str,
+    *,
+    max_spans: Optional[int] = None,
+    run_bytes: Optional[int] = None,
+) -> MergeResult:
+    """:func:`merge_records` of (record, line) pairs, as ``parse.read_records_and_lines`` gives.
+
+    A line is the record's line in our own format, as read: into a ``jsonl``
+    output it is written as it is, not encoded again (the records read back
+    are the same).  A pair without a line has its record encoded.
+    """
     encode = _encoder(form)
+    keep_lines = form == "jsonl"
     if max_spans is not None:
         check_limit("max_spans", max_spans)
     with tempfile.TemporaryDirectory(prefix="pytest-tracestore-merge.") as folder:
         runs = _Runs(folder, RUN_BYTES if run_bytes is None else run_bytes)
+        add = runs.add
         for source in sources:
-            for record in source:
-                runs.add(record.end_time, _key(record), encode(record))
+            for record, line in source:
+                # The span's key is its trace id and span id as one number:
+                # exact, and smaller than a pair of strings.
+                if line is None or not keep_lines:
+                    line = encode(record)
+                add(record.end_time, int(record.trace_id + record.span_id, 16), line)
         with atomic_output(output) as handle:
             return _write(runs.merged(), handle, max_spans)
 
