@@ -47,12 +47,13 @@ if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
     from .record import SpanRecord
+    from .section import SectionOptions
     from .store import ScopedTraceStore, TraceStore
 
 __all__ = ["TraceStorePlugin"]
 
-# A report section longer than this is cut, with a note of what was left out.
-SECTION_MAX_LINES = 80
+# The workerinput key under which the controller tells workers how to write sections.
+XDIST_SECTION = "tracestore_section"
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
 
@@ -441,6 +442,10 @@ class TraceStorePlugin:
         self._warned_shutdown = False
         self._announced = False
         self._running: Optional[_TestRun] = None
+        #: The run's HTML page, named below each trace of a report section; set
+        #: by whatever writes the page, before the first test runs.
+        self.html_page: Optional[Path] = None
+        self._section: Optional[SectionOptions] = None
         #: Whether any test has started: a run that starts none leaves the artifact alone.
         self.tests_ran = False
         # While tests run: a provider shut down then still has tests to record.
@@ -723,17 +728,47 @@ class TraceStorePlugin:
         mode = self.settings.report
         # The view last: asking whether it holds spans drains the queue.
         if ((failing and mode != "none") or (mode == "all" and call.when == "call")) and view:
-            from .render import render_spans
+            from .section import render_section
 
             # Before the report is built, so the section lands in it (and
             # travels wherever reports go: junitxml, pytest-xdist).
             run.item.add_report_section(
-                call.when,
-                "traces",
-                render_spans(
-                    view.spans(), max_lines=SECTION_MAX_LINES, redaction=self.processor.redaction
-                ),
+                call.when, "traces", render_section(view.spans(), self._section_options())
             )
+
+    def _section_view(self) -> dict[str, Any]:
+        """What sections show of the run as this process sees it: JSON-able, for workers."""
+        try:
+            color = bool(self.config.get_terminal_writer().hasmarkup)
+        except AttributeError:  # no terminal reporter (-p no:terminal)
+            color = False
+        from .section import display_path
+
+        return {
+            "artifact": display_path(self.artifact, self.config.invocation_params.dir),
+            "color": color,
+            "html_page": None if self.html_page is None else str(self.html_page),
+        }
+
+    def _section_options(self) -> SectionOptions:
+        if self._section is None:
+            from .section import SectionOptions
+
+            workerinput = getattr(self.config, "workerinput", {})
+            # A worker writes no artifact and its output is not a terminal: it
+            # names the controller's artifact and colours as the controller does.
+            view = workerinput.get(XDIST_SECTION) or self._section_view()
+            self._section = SectionOptions(
+                artifact=str(view["artifact"]),
+                color=bool(view["color"]),
+                html_page=view["html_page"],
+                redaction=self.processor.redaction,
+            )
+        return self._section
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[XDIST_SECTION] = self._section_view()
 
     def _record_failure_evidence(
         self, item: pytest.Item, report: pytest.TestReport, view: ScopedTraceStore
