@@ -14,9 +14,9 @@ from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
 
 __all__ = [
-    "count",
     "describe_failures",
     "error_summary",
+    "plural",
     "render_spans",
     "render_tree",
     "span_path",
@@ -28,10 +28,9 @@ _MAX_VALUE_CHARS = 40
 _MAX_LINE_CHARS = 200
 
 
-def count(number: int, noun: str, plural: Optional[str] = None) -> str:
+def plural(number: int, noun: str) -> str:
     """``1 span``, ``2 spans``: a number with its noun, singular or plural as it needs."""
-    word = noun if number == 1 else (plural if plural is not None else noun + "s")
-    return f"{number} {word}"
+    return f"{number} {noun if number == 1 else noun + 's'}"
 
 
 def _cut(text: str, limit: int) -> str:
@@ -180,7 +179,7 @@ def render_spans(
     counts: List[int] = []  # how many spans the lines so far describe
     for trace_id, spans in traces.items():
         errors = sum(1 for r in spans if r.status == "ERROR")
-        lines.append(f"trace {trace_id} ({count(len(spans), 'span')}" + (f", {errors} ERROR)" if errors else ")"))
+        lines.append(f"trace {trace_id} ({plural(len(spans), 'span')}" + (f", {errors} ERROR)" if errors else ")"))
         counts.append(0)
         for line in render_tree(spans, durations=durations, attributes=attributes, redaction=redaction):
             lines.append("  " + line)
@@ -190,7 +189,7 @@ def render_spans(
         left_lines = len(lines) - keep
         left_spans = sum(counts[keep:])
         lines = lines[:keep] + [
-            f"… {count(left_lines, 'more line')} ({count(left_spans, 'span')}) not shown; "
+            f"… {plural(left_lines, 'more line')} ({plural(left_spans, 'span')}) not shown; "
             "trace_store and the trace file hold them all"
         ]
     return "\n".join(lines)

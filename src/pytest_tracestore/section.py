@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Set, Tuple, Union
 
 from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
-from .render import count, error_summary, format_attributes, group_by_trace, tree_rows
+from .render import error_summary, format_attributes, group_by_trace, plural, tree_rows
 
 __all__ = [
     "SECTION_MAX_LINES",
@@ -140,7 +140,7 @@ def _span_segments(
 
 
 def _header(group: _Group, paint: _Paint) -> str:
-    text = f"trace {group.spans[0].trace_id} ({count(len(group.spans), 'span')}"
+    text = f"trace {group.spans[0].trace_id} ({plural(len(group.spans), 'span')}"
     if group.errors:
         text += ", " + paint(f"{group.errors} ERROR", _RED)
     text += ")"
@@ -169,7 +169,7 @@ def _block(
         )
     hidden = len(group.spans) - len(spans)
     if hidden:
-        lines.append(f"  … {count(hidden, 'more span')} of this trace not shown")
+        lines.append(f"  … {plural(hidden, 'more span')} of this trace not shown")
     lines.append("  " + show_command(options.artifact, group.spans[0].trace_id))
     if options.html_page is not None:
         lines.append(f"  page: {options.html_page}")
@@ -232,10 +232,10 @@ def render_section(records: Iterable[SpanRecord], options: SectionOptions) -> st
             continue
         left["ERROR" if group.errors else "OK"] += group.size
         left_spans += len(group.spans) * group.size
-    told = [count(n, f"{kind} trace") for kind, n in left.items() if n]
+    told = [plural(n, f"{kind} trace") for kind, n in left.items() if n]
     if told:
         lines.append(
-            f"… {' and '.join(told)} ({count(left_spans, 'span')}) not shown; "
+            f"… {' and '.join(told)} ({plural(left_spans, 'span')}) not shown; "
             "trace_store and the trace file hold them all"
         )
     return "\n".join(lines)
