@@ -738,10 +738,9 @@ class TraceStorePlugin:
 
     def _section_view(self) -> dict[str, Any]:
         """What sections show of the run as this process sees it: JSON-able, for workers."""
-        try:
-            color = bool(self.config.get_terminal_writer().hasmarkup)
-        except AttributeError:  # no terminal reporter (-p no:terminal)
-            color = False
+        # Without a terminal reporter (-p no:terminal) nothing is coloured.
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        color = reporter is not None and bool(self.config.get_terminal_writer().hasmarkup)
         from .section import display_path
 
         return {
