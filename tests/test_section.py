@@ -11,6 +11,7 @@ import re
 import pytest
 from conftest import exception_event, make_record
 
+from pytest_tracestore import TraceStore
 from pytest_tracestore.keyattrs import KEY_ATTRIBUTES, key_attributes, ordered_keys
 from pytest_tracestore.section import (
     SectionOptions,
@@ -211,6 +212,10 @@ def test_counts_use_the_singular_for_one():
     records = failed_trace(2) + [r for i in range(3) for r in ok_trace(10 + i, name=f"n{i}")]
     text = render_section(records, SectionOptions(artifact="s", max_lines=13))
     assert text.splitlines()[-1].startswith("… 1 OK trace (2 spans) not shown")
+    # The fixture's repr, which a failure's report shows above the section.
+    store = TraceStore()
+    store.extend([lonely])
+    assert repr(store) == "<TraceStore 1 span, 1 trace, max_spans=None>"
 
 
 # -- in a real run ----------------------------------------------------------------
