@@ -738,11 +738,11 @@ class TraceStorePlugin:
 
     def _section_view(self) -> dict[str, Any]:
         """What sections show of the run as this process sees it: JSON-able, for workers."""
+        from .section import display_path
+
         # Without a terminal reporter (-p no:terminal) nothing is coloured.
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         color = reporter is not None and bool(self.config.get_terminal_writer().hasmarkup)
-        from .section import display_path
-
         return {
             "artifact": display_path(self.artifact, self.config.invocation_params.dir),
             "color": color,
