@@ -67,7 +67,7 @@ def test_alike_failures_are_drawn_once_with_a_count_and_the_other_trace_ids(mixe
     assert lines[2].endswith("×3 like this")
     assert lines[3].startswith("POST /checkout") and "http.route=/checkout" in lines[3]
     assert lines[4].startswith("└── payments.charge") and "card 1 declined" in lines[4]
-    assert lines[5] == f"  also in {tid(3)} {tid(4)}"
+    assert lines[5] == f"also in {tid(3)} {tid(4)}"
     assert lines[7].startswith(f"trace {tid(2)}") and "1 span, 1 error" in lines[7]
     assert "like this" not in lines[7]
 
@@ -77,7 +77,7 @@ def test_a_group_names_at_most_five_other_traces(tmp_path):
     code, out, _ = run("failures", path)
     assert out.splitlines()[0] == "9 failed spans in 9 traces, 1 kind of failure"
     assert "×9 like this" in out
-    assert f"  also in {' '.join(tid(n) for n in range(2, 7))} and 3 more" in out
+    assert f"also in {' '.join(tid(n) for n in range(2, 7))} and 3 more" in out
 
 
 def test_limit_shows_the_earliest_kinds_of_failure_and_says_what_it_left(mixed):

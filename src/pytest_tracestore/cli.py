@@ -467,7 +467,7 @@ def _write_failure(
     if len(group) > 1:
         others = " ".join(t[0].trace_id for t in group[1:_MAX_ALIKE_IDS + 1])
         rest = len(group) - 1 - _MAX_ALIKE_IDS
-        out.write(style.dim(f"  also in {others}" + (f" and {rest} more" if rest > 0 else "")) + "\n")
+        out.write(style.dim(f"also in {others}" + (f" and {rest} more" if rest > 0 else "")) + "\n")
 
 
 def _failed_traces(source: _Source) -> Dict[str, List[SpanRecord]]:
