@@ -8,6 +8,7 @@ import pytest
 from conftest import exception_event, make_record
 
 from pytest_tracestore.cli import main
+from pytest_tracestore.section import SectionOptions, render_section
 from pytest_tracestore.serialize import dumps_line, record_to_dict
 
 MS = 1_000_000
@@ -131,3 +132,17 @@ def test_one_hidden_span_is_singular_and_many_plural(tmp_path):
     ]
     _, out, _ = run("failures", write(tmp_path / "b.jsonl", more))
     assert "… 2 more spans: pytest-tracestore show " in out
+
+
+def test_the_command_and_sections_pick_key_attributes_by_one_rule(tmp_path):
+    record = make_record(
+        trace_id=1, span_id=1, name="SELECT orders", start_time=T0, end_time=T0 + MS,
+        status="ERROR", events=[exception_event("TimeoutError", "slow")],
+        attributes={"app.shard": 3, "db.statement": "SELECT 1", "error.type": "TimeoutError",
+                    "db.system": "postgresql"},
+    )
+    _, out, _ = run("show", write(tmp_path / "a.jsonl", [record]), tid(1))
+    assert "db.system=postgresql db.statement=SELECT 1 error.type=TimeoutError  ! " in out
+    assert "app.shard" not in out
+    section = render_section([record], SectionOptions(artifact="a.jsonl"))
+    assert "{db.system=postgresql, db.statement='SELECT 1', error.type=TimeoutError, app.shard=3}" in section
