@@ -24,6 +24,7 @@ from .render import error_summary, format_attributes, group_by_trace, plural, tr
 __all__ = [
     "SECTION_MAX_LINES",
     "SectionOptions",
+    "Shape",
     "display_path",
     "render_section",
     "show_command",
