@@ -12,10 +12,10 @@ import pytest
 from conftest import exception_event, make_record
 
 from pytest_tracestore import TraceStore
+from pytest_tracestore.base import display_path
 from pytest_tracestore.keyattrs import KEY_ATTRIBUTES, key_attributes, ordered_keys
 from pytest_tracestore.section import (
     SectionOptions,
-    display_path,
     render_section,
     show_command,
     trace_shape,

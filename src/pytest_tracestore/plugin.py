@@ -26,7 +26,15 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from . import hooks
-from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, file_mode, warn_always
+from .base import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BYTES,
+    FORMATS,
+    TraceStoreWarning,
+    display_path,
+    file_mode,
+    warn_always,
+)
 from .options import (
     DEFAULT_MAX_SPANS,
     ReportSettings,
@@ -738,8 +746,6 @@ class TraceStorePlugin:
 
     def _section_view(self) -> dict[str, Any]:
         """What sections show of the run as this process sees it: JSON-able, for workers."""
-        from .section import display_path
-
         # Without a terminal reporter (-p no:terminal) nothing is coloured.
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         color = reporter is not None and bool(self.config.get_terminal_writer().hasmarkup)

@@ -10,12 +10,10 @@ spans and a :class:`SectionOptions`.
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple, Union
+from typing import Dict, List, Optional, Set, Tuple
 
 from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
@@ -25,7 +23,6 @@ __all__ = [
     "SECTION_MAX_LINES",
     "SectionOptions",
     "Shape",
-    "display_path",
     "render_section",
     "show_command",
     "trace_shape",
@@ -54,15 +51,6 @@ class SectionOptions:
     #: The run's HTML page, named below each trace when the run writes one.
     html_page: Optional[str] = None
     redaction: Optional[RedactionPolicy] = None
-
-
-def display_path(path: Union[str, Path], cwd: Union[str, Path]) -> str:
-    """``path`` relative to ``cwd`` when it lies inside it, else absolute."""
-    absolute = Path(os.path.abspath(path))
-    try:
-        return str(absolute.relative_to(os.path.abspath(cwd)))
-    except ValueError:
-        return str(absolute)
 
 
 def show_command(artifact: str, trace_id: str) -> str:
