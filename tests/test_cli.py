@@ -99,7 +99,7 @@ def test_failures_draws_each_failed_trace_with_its_context(artifact):
 def test_failures_exits_0_when_nothing_failed(tmp_path):
     path = tmp_path / "ok.jsonl"
     path.write_text(dumps_line(record_to_dict(_records()[0])) + "\n", encoding="utf-8")
-    assert run("failures", path) == (0, f"no failed spans in {path} (1 spans)\n", "")
+    assert run("failures", path) == (0, f"no failed spans in {path} (1 span)\n", "")
 
 
 def test_show_draws_the_trace_and_accepts_a_prefix(artifact):

@@ -66,11 +66,12 @@ def test_paid(trace_store_processor):
             "*_ test_declined _*",
             "*- Captured traces call -*",
             "trace * (3 spans, 2 ERROR)",
-            "  POST /checkout [[]SERVER[]] *ERROR ✗ *Declined: card ending 0002 declined "
+            "  *+0ns POST /checkout [[]SERVER[]] *ERROR ✗ *Declined: card ending 0002 declined "
             "{user.id=bob, http.request.header.authorization=[[]REDACTED[]]}",
-            "  ├── inventory.reserve *UNSET",
-            "  └── payments.charge [[]CLIENT[]] *ERROR ✗ *Declined: card ending 0002 declined "
+            "  *+*s ├── inventory.reserve *UNSET",
+            "  *+*s └── payments.charge [[]CLIENT[]] *ERROR ✗ *Declined: card ending 0002 declined "
             "{payment.card_suffix=0002}",
+            "  pytest-tracestore show run.jsonl *",
         ]
     )
     # -rA shows the passing test's other sections, but no trace section by default.
@@ -83,7 +84,7 @@ def test_report_all_shows_passing_tests_traces_with_ra(pytester):
     result = pytester.runpytest_subprocess("-rA", "--trace-store-path", "run.jsonl")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["*_ test_paid _*", "*- Captured traces call -*", "trace * (3 spans)", "  POST /checkout *"]
+        ["*_ test_paid _*", "*- Captured traces call -*", "trace * (3 spans)", "  *+0ns POST /checkout *"]
     )
     # "none" on the command line beats the ini key.
     result = pytester.runpytest_subprocess("-rA", "--trace-store-report", "none")

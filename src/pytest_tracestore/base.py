@@ -1,4 +1,4 @@
-"""What the rest of the package shares: its warning, its defaults and their checks.
+"""What the rest of the package shares: its warning, its defaults and their checks, how a path is shown.
 
 Kept apart, and free of imports, so that a process which records nothing (a
 pytest-xdist controller, say) can check its options without loading the
@@ -19,6 +19,7 @@ __all__ = [
     "OPEN_SPANS_KEY",
     "TraceStoreWarning",
     "check_limit",
+    "display_path",
     "warn_always",
     "file_mode",
     "is_traces_data",
@@ -94,3 +95,14 @@ def _umask() -> int:
     old = os.umask(0o022)
     os.umask(old)
     return old
+
+
+def display_path(path: str | os.PathLike[str], cwd: str | os.PathLike[str]) -> str:
+    """``path`` as the user would type it: relative to ``cwd`` when it lies inside it, else absolute."""
+    absolute = os.path.abspath(path)
+    base = os.path.abspath(cwd)
+    try:
+        inside = os.path.commonpath([absolute, base]) == base
+    except ValueError:  # on another drive
+        inside = False
+    return os.path.relpath(absolute, base) if inside else absolute

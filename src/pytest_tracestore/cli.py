@@ -1,7 +1,7 @@
 """The ``pytest-tracestore`` command: read a run's trace file outside pytest.
 
     pytest-tracestore summary FILE
-    pytest-tracestore failures FILE
+    pytest-tracestore failures FILE [--limit N]
     pytest-tracestore show FILE TRACE_ID
     pytest-tracestore query FILE [--name N] [--attr KEY=VALUE ...] [--status S] ... [--json]
     pytest-tracestore query FILE --traceql '{ status = error } >> { }'
@@ -46,11 +46,13 @@ from typing import (
 )
 
 from .jaeger import JaegerWriter
+from .keyattrs import key_attributes
 from .otlp_text import OtlpTextEncoder
 from .parse import read_records, read_records_and_lines
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
-from .render import error_summary, tree_rows
+from .render import error_summary, plural, tree_rows
+from .section import trace_shape
 from .selection import SpanSelection, add_selection_arguments
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore
@@ -60,31 +62,9 @@ __all__ = ["main"]
 
 PROG = "pytest-tracestore"
 
-# Attributes worth a place on a span's line, in this order (semantic conventions,
-# old and new names); the rest are shown with --all-attributes.  An error span
-# gets its error type and message on its line anyway.
-_KEY_ATTRIBUTES = (
-    "http.request.method",
-    "http.method",
-    "http.route",
-    "url.full",
-    "http.url",
-    "http.target",
-    "http.response.status_code",
-    "http.status_code",
-    "rpc.system",
-    "rpc.method",
-    "db.system",
-    "db.operation.name",
-    "db.operation",
-    "db.query.text",
-    "db.statement",
-    "messaging.system",
-    "messaging.destination.name",
-    "peer.service",
-    "server.address",
-)
 _VALUE_WIDTH = 60
+# How many trace ids a group of alike failures names besides the one it draws.
+_MAX_ALIKE_IDS = 5
 
 
 class UsageError(Exception):
@@ -172,7 +152,7 @@ def _details(record: SpanRecord, all_attributes: bool) -> str:
     keys: Iterable[str] = (
         record.attributes
         if all_attributes
-        else (k for k in _KEY_ATTRIBUTES if k in record.attributes)
+        else key_attributes(record.attributes)
     )
     text = " ".join(f"{k}={_short(record.attributes[k])}" for k in keys)
     if record.is_error:
@@ -406,7 +386,7 @@ def cmd_summary(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     w = out.write
     w(f"{style.bold(args.file)}\n")
     w(
-        f"  {source.count} spans in {len(traces)} traces, "
+        f"  {plural(source.count, 'span')} in {plural(len(traces), 'trace')}, "
         f"{style.status(str(errors), 'ERROR' if errors else 'OK')} with status ERROR\n"
     )
     w(f"  from {times.text(start)} to {times.text(end)} ({_duration(end - start)})\n")
@@ -445,26 +425,38 @@ def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         (s for spans in traces.values() for s in spans if s.is_error), key=lambda s: s.start_time
     )
     if not failed:
-        out.write(f"no failed spans in {args.file} ({source.count} spans)\n")
+        out.write(f"no failed spans in {args.file} ({plural(source.count, 'span')})\n")
         return 0
     ordered = {s.trace_id: sorted(traces[s.trace_id], key=lambda r: r.start_time) for s in failed}
+    groups = _failure_groups(ordered.values())
     out.write(
         f"{style.status(str(len(failed)), 'ERROR')} failed span{'s' * (len(failed) != 1)} "
-        f"in {len(ordered)} trace{'s' * (len(ordered) != 1)}\n"
+        f"in {plural(len(ordered), 'trace')}"
+        + (f", {plural(len(groups), 'kind')} of failure" if len(groups) != len(ordered) else "")
+        + "\n"
     )
     times = _Times()
-    by_test = _by_test(ordered.values())
-    for test, spans in by_test:
-        if test is not _SAME_TEST:
+    shown = groups if args.limit is None else groups[: args.limit]
+    # A file that names tests gets its failures under a line per test.
+    named = any(_test_of(group) is not None for group in groups)
+    last: Any = _SAME_TEST
+    for group in shown:
+        test = _test_of(group)
+        if named and test != last:
             out.write("\n" + style.bold(f"test {test}" if test else "outside any test") + "\n")
-        keep = _failure_context(spans)
-        out.write("\n" + _trace_header(spans, style, times) + "\n")
-        for line in _render_tree(spans, style, keep=keep, all_attributes=args.all_attributes):
-            out.write(line + "\n")
-        hidden = len(spans) - len(keep)
-        if hidden:
-            more = f"… {hidden} more span{'s' * (hidden != 1)}"
-            out.write(style.dim(f"{more}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
+            last = test
+        _write_failure(group, args, out, style, times)
+    left = groups[len(shown) :]
+    if left:
+        traces_left = sum(len(g) for g in left)
+        out.write(
+            "\n"
+            + style.dim(
+                f"… {plural(len(left), 'more kind')} of failure ({plural(traces_left, 'trace')}) "
+                f"not shown (--limit {args.limit})"
+            )
+            + "\n"
+        )
     times.note(err)
     return 1
 
@@ -472,23 +464,50 @@ def cmd_failures(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 _SAME_TEST: Any = object()
 
 
-def _by_test(traces: Iterable[List[SpanRecord]]) -> List[Tuple[Any, List[SpanRecord]]]:
-    """Failed traces grouped by the test that owns each one's first ERROR span.
+def _first_error_test(spans: List[SpanRecord]) -> Optional[str]:
+    """The test that owns a failed trace: the owner of its first ERROR span."""
+    return next(s for s in spans if s.is_error).test
 
-    Each group's first trace comes with its test, the others with
-    ``_SAME_TEST``; a file that names no test gets no groups at all.
+
+def _test_of(group: List[List[SpanRecord]]) -> Optional[str]:
+    return _first_error_test(group[0])
+
+
+def _failure_groups(traces: Iterable[List[SpanRecord]]) -> List[List[List[SpanRecord]]]:
+    """Failed traces by test, and within a test alike when what ``failures`` draws of them is.
+
+    Tests come in the order of their first failure.
     """
-    groups: Dict[Optional[str], List[List[SpanRecord]]] = {}
+    by_test: Dict[Optional[str], Dict[Any, List[List[SpanRecord]]]] = {}
     for spans in traces:
-        first = next(s for s in spans if s.is_error)
-        groups.setdefault(first.test, []).append(spans)
-    if list(groups) == [None]:
-        return [(_SAME_TEST, spans) for spans in groups[None]]
-    return [
-        (test if at == 0 else _SAME_TEST, spans)
-        for test, group in groups.items()
-        for at, spans in enumerate(group)
-    ]
+        keep = _failure_context(spans)
+        shape = trace_shape(s for s in spans if s.span_id in keep)
+        by_test.setdefault(_first_error_test(spans), {}).setdefault(shape, []).append(spans)
+    return [group for shapes in by_test.values() for group in shapes.values()]
+
+
+def _write_failure(
+    group: List[List[SpanRecord]],
+    args: argparse.Namespace,
+    out: IO[str],
+    style: _Style,
+    times: _Times,
+) -> None:
+    """The first trace of a group as a tree of its failure, and how many more are like it."""
+    spans = group[0]
+    keep = _failure_context(spans)
+    alike = f"  ×{len(group)} like this" if len(group) > 1 else ""
+    out.write("\n" + _trace_header(spans, style, times) + alike + "\n")
+    for line in _render_tree(spans, style, keep=keep, all_attributes=args.all_attributes):
+        out.write(line + "\n")
+    hidden = len(spans) - len(keep)
+    if hidden:
+        more = f"… {plural(hidden, 'more span')}"
+        out.write(style.dim(f"{more}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
+    if len(group) > 1:
+        others = " ".join(t[0].trace_id for t in group[1:_MAX_ALIKE_IDS + 1])
+        rest = len(group) - 1 - _MAX_ALIKE_IDS
+        out.write(style.dim(f"also in {others}" + (f" and {rest} more" if rest > 0 else "")) + "\n")
 
 
 def _failed_traces(source: _Source) -> Dict[str, List[SpanRecord]]:
@@ -555,7 +574,9 @@ def cmd_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     source.check_spans(selected=False)
     match.check()
     if not spans:
-        err.write(f"{PROG}: no trace {args.trace_id} in {args.file} ({len(traces)} traces)\n")
+        err.write(
+            f"{PROG}: no trace {args.trace_id} in {args.file} ({plural(len(traces), 'trace')})\n"
+        )
         return 1
     spans.sort(key=lambda r: r.start_time)
     style = _Style(out)
@@ -787,7 +808,7 @@ def cmd_query(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     elif spans:
         _write_span_table(spans, out, err, args.all_attributes)
     if not spans:
-        err.write(f"{PROG}: no span matches in {args.file} ({source.count} spans)\n")
+        err.write(f"{PROG}: no span matches in {args.file} ({plural(source.count, 'span')})\n")
         return 1
     return 0
 
@@ -837,7 +858,7 @@ def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     err.write(
-        f"{PROG}: wrote {source.count} spans in {traces} traces to "
+        f"{PROG}: wrote {plural(source.count, 'span')} in {plural(traces, 'trace')} to "
         f"{'stdout' if to_stdout else args.output} ({args.format})\n"
     )
     return 0
@@ -922,7 +943,7 @@ def cmd_merge(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             err.write(f"{PROG}: warning: {source.path} holds no span\n")
     total = sum(s.count for s in sources)
     err.write(
-        f"{PROG}: merged {total} spans from {len(sources)} file{'s' * (len(sources) != 1)} "
+        f"{PROG}: merged {plural(total, 'span')} from {plural(len(sources), 'file')} "
         f"into {args.output} ({form}): {result.written} written, {', '.join(notes)}\n"
     )
     return 0
@@ -992,9 +1013,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_arguments(p)
 
     p = command(
-        "failures", "every ERROR span with its trace context, as trees, by test", cmd_failures
+        "failures",
+        "every ERROR span with its trace context, as trees, by test; alike failures once, with a count",
+        cmd_failures,
     )
     p.add_argument("-a", "--all-attributes", action="store_true", help="show every attribute")
+    p.add_argument(
+        "--limit", type=_positive, metavar="N", help="at most N kinds of failure, the earliest"
+    )
     add_selection_arguments(p)
 
     p = command("show", "one trace as a tree with durations, statuses and key attributes", cmd_show)

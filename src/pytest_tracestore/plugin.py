@@ -26,7 +26,15 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from . import hooks, htmlreport
-from .base import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, file_mode, warn_always
+from .base import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BYTES,
+    FORMATS,
+    TraceStoreWarning,
+    display_path,
+    file_mode,
+    warn_always,
+)
 from .options import (
     DEFAULT_MAX_SPANS,
     ReportSettings,
@@ -50,13 +58,14 @@ if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
     from .record import SpanRecord
+    from .section import SectionOptions
     from .store import ScopedTraceStore, TraceStore
     from .testspans import TestSpans
 
 __all__ = ["TraceStorePlugin"]
 
-# A report section longer than this is cut, with a note of what was left out.
-SECTION_MAX_LINES = 80
+# The workerinput key under which the controller tells workers how to write sections.
+XDIST_SECTION = "tracestore_section"
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
 
@@ -324,6 +333,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
     plugin.html = htmlreport.HtmlReport.create(config, html_path, settings.redaction)
+    plugin.html_page = html_path
     if plugin.html is not None:
         config.pluginmanager.register(plugin.html, "tracestore-html")
     if controller is not None:
@@ -460,6 +470,10 @@ class TraceStorePlugin:
         self.test_spans: Optional[TestSpans] = None
         #: The run's trace page and pytest-html extras, when either is asked for.
         self.html: Optional[htmlreport.HtmlReport] = None
+        #: The run's HTML page, named below each trace of a report section; set
+        #: by whatever writes the page, before the first test runs.
+        self.html_page: Optional[Path] = None
+        self._section: Optional[SectionOptions] = None
         #: Whether any test has started: a run that starts none leaves the artifact alone.
         self.tests_ran = False
         # While tests run: a provider shut down then still has tests to record.
@@ -780,16 +794,12 @@ class TraceStorePlugin:
         mode = self.settings.report
         # The view last: asking whether it holds spans drains the queue.
         if ((failing and mode != "none") or (mode == "all" and call.when == "call")) and view:
-            from .render import render_spans
+            from .section import render_section
 
             # Before the report is built, so the section lands in it (and
             # travels wherever reports go: junitxml, pytest-xdist).
             run.item.add_report_section(
-                call.when,
-                "traces",
-                render_spans(
-                    view.spans(), max_lines=SECTION_MAX_LINES, redaction=self.processor.redaction
-                ),
+                call.when, "traces", render_section(view.spans(), self._section_options())
             )
 
     def _add_open_section(self, run: _TestRun) -> None:
@@ -800,6 +810,37 @@ class TraceStorePlugin:
         from .attribution import render_open
 
         run.item.add_report_section("teardown", "traces (still open)", render_open(still_open))
+    def _section_view(self) -> dict[str, Any]:
+        """What sections show of the run as this process sees it: JSON-able, for workers."""
+        # Without a terminal reporter (-p no:terminal) nothing is coloured.
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        color = reporter is not None and bool(self.config.get_terminal_writer().hasmarkup)
+        here = self.config.invocation_params.dir
+        return {
+            "artifact": display_path(self.artifact, here),
+            "color": color,
+            "html_page": None if self.html_page is None else display_path(self.html_page, here),
+        }
+
+    def _section_options(self) -> SectionOptions:
+        if self._section is None:
+            from .section import SectionOptions
+
+            workerinput = getattr(self.config, "workerinput", {})
+            # A worker writes no artifact and its output is not a terminal: it
+            # names the controller's artifact and colours as the controller does.
+            view = workerinput.get(XDIST_SECTION) or self._section_view()
+            self._section = SectionOptions(
+                artifact=str(view["artifact"]),
+                color=bool(view["color"]),
+                html_page=view["html_page"],
+                redaction=self.processor.redaction,
+            )
+        return self._section
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[XDIST_SECTION] = self._section_view()
 
     def _record_failure_evidence(
         self, item: pytest.Item, report: pytest.TestReport, view: ScopedTraceStore

@@ -9,14 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple
 
+from .keyattrs import ordered_keys
 from .record import SpanRecord, format_duration
 from .redact import RedactionPolicy
 
-__all__ = ["describe_failures", "error_summary", "render_spans", "render_tree", "span_path", "tree_rows"]
+__all__ = [
+    "describe_failures",
+    "error_summary",
+    "plural",
+    "render_spans",
+    "render_tree",
+    "span_path",
+    "tree_rows",
+]
 
 _MAX_ATTRIBUTES = 6
 _MAX_VALUE_CHARS = 40
 _MAX_LINE_CHARS = 200
+
+
+def plural(number: int, noun: str) -> str:
+    """``1 span``, ``2 spans``: a number with its noun, singular or plural as it needs."""
+    return f"{number} {noun if number == 1 else noun + 's'}"
 
 
 def _cut(text: str, limit: int) -> str:
@@ -36,10 +50,14 @@ def _value(value: Any) -> str:
 def format_attributes(
     attributes: Mapping[str, Any], redaction: Optional[RedactionPolicy] = None
 ) -> str:
-    """``{key=value, ...}``: short values, at most a few keys, then how many more."""
+    """``{key=value, ...}``: short values, at most a few keys, then how many more.
+
+    The keys that explain the span (see :mod:`~pytest_tracestore.keyattrs`)
+    come first, so a cut never hides them.
+    """
     if not attributes:
         return ""
-    items = list(attributes.items())
+    items = [(key, attributes[key]) for key in ordered_keys(attributes)]
     shown = [
         f"{key}={_value(redaction.redact_value(key, value) if redaction else value)}"
         for key, value in items[:_MAX_ATTRIBUTES]
@@ -161,8 +179,7 @@ def render_spans(
     counts: List[int] = []  # how many spans the lines so far describe
     for trace_id, spans in traces.items():
         errors = sum(1 for r in spans if r.status == "ERROR")
-        noun = "span" if len(spans) == 1 else "spans"
-        lines.append(f"trace {trace_id} ({len(spans)} {noun}" + (f", {errors} ERROR)" if errors else ")"))
+        lines.append(f"trace {trace_id} ({plural(len(spans), 'span')}" + (f", {errors} ERROR)" if errors else ")"))
         counts.append(0)
         for line in render_tree(spans, durations=durations, attributes=attributes, redaction=redaction):
             lines.append("  " + line)
@@ -172,7 +189,7 @@ def render_spans(
         left_lines = len(lines) - keep
         left_spans = sum(counts[keep:])
         lines = lines[:keep] + [
-            f"… {left_lines} more lines ({left_spans} spans) not shown; "
+            f"… {plural(left_lines, 'more line')} ({plural(left_spans, 'span')}) not shown; "
             "trace_store and the trace file hold them all"
         ]
     return "\n".join(lines)

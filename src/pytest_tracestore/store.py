@@ -327,9 +327,10 @@ class TraceStore:
         self._sync()
         with self._lock:
             self._catch_up()
+            spans, traces = len(self._records), len(self._by_trace)
             return (
-                f"<{type(self).__name__} {len(self._records)} spans, "
-                f"{len(self._by_trace)} traces, max_spans={self.max_spans}>"
+                f"<{type(self).__name__} {spans} span{'s' * (spans != 1)}, "
+                f"{traces} trace{'s' * (traces != 1)}, max_spans={self.max_spans}>"
             )
 
     @property
