@@ -426,9 +426,9 @@ def two_services_run(pytester):
 def test_cli_filters_by_test_and_service_and_groups_failures_by_test(two_services_run):
     path = two_services_run
     code, out, _ = _cli("summary", path, "--test", "test_pay")
-    assert code == 0 and "2 spans in 1 traces" in out
+    assert code == 0 and "2 spans in 1 trace" in out
     code, out, _ = _cli("summary", path, "--service", "payments")
-    assert code == 0 and "1 spans in 1 traces" in out
+    assert code == 0 and "1 span in 1 trace" in out
     code, out, _ = _cli("query", path, "--test", "test_cli_run.py::test_browse", "--json")
     assert code == 0 and [json.loads(line)["name"] for line in out.splitlines()] == ["browse"]
     code, out, err = _cli("export", path, "-o", "-", "--format", "jsonl", "--service", "shop", "--test", "pay")

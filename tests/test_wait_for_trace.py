@@ -107,7 +107,7 @@ def test_timeout_with_no_span_of_the_trace():
     store = TraceStore()
     store.add(make_record(name="other"))
     with pytest.raises(AssertionError, match=rf"trace {TRACE}: no span of it arrived within 0.01 s; "
-                       "the store holds 1 spans of other traces"):
+                       "the store holds 1 span of other traces"):
         store.wait_for_trace(TRACE, timeout=0.01)
 
 

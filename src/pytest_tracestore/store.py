@@ -394,7 +394,7 @@ class TraceStore:
         everything = self.spans()
         lines = [
             f"expected exactly one span matching {wanted.describe()}; "
-            f"found none among {len(everything)} spans."
+            f"found none among {len(everything)} span{'s' if len(everything) != 1 else ''}."
         ]
         lines.extend(self._nearest_misses(wanted, everything))
         raise AssertionError("\n".join(lines))
@@ -946,7 +946,7 @@ def _not_whole(
     if not records:
         return (
             f"trace {trace_id}: no span of it arrived within {timeout} s; "
-            f"the store holds {held} spans of other traces"
+            f"the store holds {held} span{'s' if held != 1 else ''} of other traces"
         )
     count = f"{len(records)} span{'s' if len(records) != 1 else ''} arrived"
     if not missing:
