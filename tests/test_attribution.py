@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import time
 
 import pytest
+from conftest import make_record
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -513,3 +515,21 @@ def test_a_selection_refuses_an_empty_value():
     selection = SpanSelection(test="test_a", service="shop")
     assert selection(OWNED) and not selection(OWNED.replace(resource={"service.name": "other"}))
     assert not selection(OWNED.replace(test=None)) and str(selection) == "--test test_a --service shop"
+
+
+
+def test_a_trace_begun_outside_every_test_leaves_each_span_to_the_test_it_started_in(recording):
+    # The session span of test spans starts before any test: every test's
+    # spans are in its trace, and each belongs to the test it started in.
+    tracer, attribution, processor = recording
+    with tracer.start_as_current_span("session") as session:
+        with attribution.scope("t.py::test_a"):
+            with tracer.start_as_current_span("a"):
+                pass
+        with attribution.scope("t.py::test_b"):
+            with tracer.start_as_current_span("b"):
+                pass
+            trace_id = format(session.get_span_context().trace_id, "032x")
+            received = make_record(trace_id=trace_id, span_id=77, start_time=time.time_ns())
+            assert attribution.claim(received).test == "t.py::test_b"
+    assert _owners(processor) == {"a": "t.py::test_a", "b": "t.py::test_b", "session": None}

@@ -4,8 +4,10 @@ A span belongs to the test during which its trace's local root started (a
 span without a parent).  A span whose root is not in this process (a child
 of a remote parent, or a span received over OTLP) belongs to the test that
 started that trace here, found by trace id, and else to the test during
-which the span itself started.  A span started outside any test, in a trace
-never seen before, belongs to no test (``None``).  Set-up of a fixture wider
+which the span itself started.  A trace whose root started outside every
+test (a session span, say) owns nothing: each of its spans belongs to the
+test during which that span started, and one started outside any test
+belongs to no test (``None``).  Set-up of a fixture wider
 than a function is an owner of its own, so a server that a session fixture
 starts does not land in the first test that needed it.
 
@@ -38,6 +40,8 @@ DEFAULT_MAX_OPEN = 65536
 DEFAULT_HISTORY = 256
 
 _UNKNOWN: Any = object()
+# The owner of a trace whose root started here outside every test.
+_OUTSIDE: Any = object()
 # Positions in the API's SpanContext tuple.
 _TRACE_ID, _SPAN_ID, _IS_REMOTE = 0, 1, 2
 
@@ -113,8 +117,8 @@ class Attribution:
         self._max_open = max_open
         # The innermost scope now, or None outside every test.
         self._current: Optional[Scope] = None
-        # trace id -> owner of the test that started the trace here (None: no test).
-        self._traces: Dict[int, Optional[str]] = {}
+        # trace id -> owner of the test that started the trace here, or _OUTSIDE.
+        self._traces: Dict[int, Any] = {}
         # span id -> the scope the span started in, while it is open.
         self._spans: Dict[int, Scope] = {}
         self._history: Deque[Scope] = deque(maxlen=history)
@@ -176,7 +180,7 @@ class Attribution:
             # A root starts its trace here; a remote parent's child continues
             # one that may have started here already, in an earlier test.
             if parent is None or trace_id not in traces:
-                traces[trace_id] = None if scope is None else scope.owner
+                traces[trace_id] = _OUTSIDE if scope is None else scope.owner
                 if len(traces) > self._max_traces:
                     _forget_oldest(traces)
         if scope is not None:
@@ -211,7 +215,7 @@ class Attribution:
         if scope is not None:
             scope.open.pop(span_id, None)
         owner = self._traces.get(context[_TRACE_ID], _UNKNOWN)
-        if owner is _UNKNOWN:
+        if owner is _UNKNOWN or owner is _OUTSIDE:
             return None if scope is None else scope.owner
         return owner  # type: ignore[no-any-return]
 
@@ -225,6 +229,8 @@ class Attribution:
         trace_id = int(record.trace_id, 16)
         traces = self._traces
         owner = traces.get(trace_id, _UNKNOWN)
+        if owner is _OUTSIDE:
+            return self.owner_at(record.start_time)
         if owner is not _UNKNOWN:
             return owner  # type: ignore[no-any-return]
         owner = self.owner_at(record.start_time)
