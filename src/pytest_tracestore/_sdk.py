@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 __all__ = [
     "Fields",
@@ -129,11 +129,15 @@ class FieldReader:
         return public_fields(span)
 
 
+class _CheckProvider(TracerProvider):
+    """The provider of :func:`sample_span`, which :class:`ProviderWatch` never joins."""
+
+
 def sample_span() -> ReadableSpan:
     """An ended SDK span using every field the converter reads, as processors receive it."""
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
     from opentelemetry.trace.span import TraceState
 
@@ -144,7 +148,7 @@ def sample_span() -> ReadableSpan:
             self.span = span
 
     catch = Catch()
-    provider = TracerProvider(resource=Resource({"service.name": "check"}), shutdown_on_exit=False)
+    provider = _CheckProvider(resource=Resource({"service.name": "check"}), shutdown_on_exit=False)
     provider.add_span_processor(catch)
     tracer = _tracer(provider)
     state = TraceState([("vendor", "value")])
@@ -192,8 +196,8 @@ class ProviderWatch:
 
     def __init__(
         self,
-        on_new: Callable[[Any], None],
-        on_set: Callable[[Any], None],
+        on_new: Callable[[Any], object],
+        on_set: Callable[[Any], object],
         skip: Callable[[Any, Any], bool],
         fallback: Optional[Callable[[], Any]] = None,
     ) -> None:
@@ -218,7 +222,6 @@ class ProviderWatch:
     def install(self) -> None:
         """Wrap the SDK's and the API's entry points; calls ``on_*`` from now on."""
         from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
 
         self._active = True
         self._wrap(TracerProvider, "__init__", self._init_wrapper)
@@ -254,7 +257,7 @@ class ProviderWatch:
 
         def __init__(provider: Any, *args: Any, **kwargs: Any) -> None:
             original(provider, *args, **kwargs)
-            if watch._active:
+            if watch._active and type(provider) is not _CheckProvider:
                 watch._on_new(provider)
 
         return __init__

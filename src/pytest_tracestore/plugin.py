@@ -57,6 +57,9 @@ SECTION_MAX_LINES = 80
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
 
+# The workeroutput key under which a pytest-xdist worker lists the providers it joined.
+_JOINED_REPORT = "tracestore_joined"
+
 _MARKER_HELP = (
     "trace_store(fail_on_error=True|False): fail this test (or every test of "
     "the module or class) in teardown when its own spans include an ERROR span; "
@@ -818,9 +821,16 @@ class TraceStorePlugin:
             "sizes": None if sizes is None else " ".join(map(str, sizes)),
             "unwritten": int(getattr(self.processor, "spans_unwritten", 0)),
         }
+        workeroutput[_JOINED_REPORT] = list(self.providers.joined)
         if spans is not None and self._scratch is not None:
             # A folder of this worker's own, which no controller removes.
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        # A pytest-xdist worker's report of the providers it joined.
+        output = getattr(node, "workeroutput", None) or {}
+        self.providers.joined_elsewhere.extend(map(str, output.get(_JOINED_REPORT, ())))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()

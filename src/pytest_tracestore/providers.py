@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import os
 import weakref
+from collections import Counter
 from typing import Any, Callable, Mapping, Optional
 
 import pytest
@@ -94,8 +95,8 @@ WATCHING = frozenset({Mode.AUTO, Mode.JOIN})
 
 _HEADERS = {
     Decision.JOINED: "added to the TracerProvider already set",
-    Decision.FALLBACK: "joining every TracerProvider made or set; until the app sets one, "
-    "the global tracer API records through a session TracerProvider",
+    Decision.FALLBACK: "joining every TracerProvider; a session one serves the global tracer "
+    "API until the app sets its own",
     Decision.INSTALLED: "installed a session TracerProvider",
     Decision.WAITING: "joining every TracerProvider made or set (trace_store_provider=join; "
     "none is set yet)",
@@ -206,8 +207,13 @@ class Providers:
         self.provider: Any = None
         self._fallback: Any = None
         self._joined: list[Callable[[], Any]] = []
-        #: One line per provider joined, in order, for the summary.
+        self._forwarders: weakref.WeakSet[Any] = weakref.WeakSet()
+        # The (provider, forwarder) being joined now, which its provider must not refuse.
+        self._adding: Optional[tuple[Any, Any]] = None
+        #: A description of each provider joined but the plugin's own, for the summary.
         self.joined: list[str] = []
+        #: What pytest-xdist workers joined, as they reported it.
+        self.joined_elsewhere: list[str] = []
         self.notes = environment_notes(os.environ)
         self._foreign: Optional[str] = None
         self._watch: Any = None
@@ -263,8 +269,7 @@ class Providers:
             before = len(self.joined)
             self._fallback = TracerProvider()  # joined as it is made
             self.join(self._fallback)
-            if len(self.joined) > before:
-                self.joined[before] += " (session)"
+            del self.joined[before:]  # the header tells of it; the summary tells of the app's
         return self._fallback
 
     def session_provider(self) -> Any:
@@ -282,13 +287,18 @@ class Providers:
         if not callable(getattr(provider, "add_span_processor", None)):
             return False
         ref = _ref(provider)
+        forwarder = self._forwarder(provider)
         self._joined.append(ref)
+        self._forwarders.add(forwarder)
+        outer, self._adding = self._adding, (provider, forwarder)
         try:
-            provider.add_span_processor(self._forwarder(provider))
+            provider.add_span_processor(forwarder)
         except Exception as exc:  # the app's provider refused: its spans are not recorded
             self._joined.remove(ref)
             self._warn(f"pytest-tracestore: could not join {describe(provider)}: {exc!r}")
             return False
+        finally:
+            self._adding = outer
         self.joined.append(describe(provider))
         return True
 
@@ -306,8 +316,15 @@ class Providers:
 
     def _forwards_already(self, provider: Any, processor: Any) -> bool:
         # The trace_store_processor fixture's processor, added to a provider
-        # that was joined as it was made: once is enough.
-        return processor is self._processor and self._is_joined(provider)
+        # joined as it was made, or the forwarder of a wrapper (logfire's
+        # global provider, say) that hands it to the SDK provider it wraps:
+        # once is enough.
+        if processor is not self._processor and processor not in self._forwarders:
+            return False
+        adding = self._adding
+        if adding is not None and adding[0] is provider and adding[1] is processor:
+            return False
+        return self._is_joined(provider)
 
     def _set_global(self, provider: Any) -> None:
         found = classify(provider)
@@ -357,13 +374,13 @@ class Providers:
         return [f"tracestore: warning: {note}" for note in self.notes]
 
     def summary(self) -> Optional[str]:
-        """What was joined, for the terminal summary."""
-        if not self.joined:
+        """What was joined (here and in the workers), for the terminal summary."""
+        counts = Counter([*self.joined, *self.joined_elsewhere])
+        if not counts:
             return None
-        shown = self.joined[:5]
-        more = f", and {len(self.joined) - 5} more" if len(self.joined) > 5 else ""
-        count = len(self.joined)
-        return f"tracestore: joined {count} TracerProvider{'s' if count > 1 else ''}: {', '.join(shown)}{more}"
+        shown = [name if n == 1 else f"{name} x{n}" for name, n in list(counts.items())[:5]]
+        more = f", and {len(counts) - 5} more" if len(counts) > 5 else ""
+        return f"tracestore: joined {', '.join(shown)}{more}"
 
     def empty_hint(self) -> str:
         """The likely cause of a run that recorded no span at all."""
