@@ -438,3 +438,26 @@ def test_the_decision_table_covers_every_mode_and_provider_found():
     assert [DECISIONS[(m, Found.NONE)] for m in Mode] == [
         Decision.FALLBACK, Decision.INSTALLED, Decision.WAITING, Decision.OFF
     ]
+
+
+def test_lookups_that_find_nothing_in_an_empty_run_name_the_likely_cause(record_factory):
+    from pytest_tracestore import ScopedTraceStore, TraceStore
+
+    run = TraceStore()
+    run.empty_hint = lambda: "the cause"
+    view = ScopedTraceStore(run)
+    note = "The run has recorded no span at all: the cause."
+    for lookup in (
+        lambda: view.span(name="x"),
+        lambda: view.wait_for(timeout=0, name="x"),
+        lambda: run.span(name="x"),
+    ):
+        with pytest.raises(AssertionError, match=note):
+            lookup()
+    with pytest.raises(ValueError, match=note):
+        view.assert_tree({"name": "x"})
+    run.add(record_factory(name="elsewhere"))
+    with pytest.raises(AssertionError) as excinfo:
+        view.span(name="x")
+    assert "recorded no span at all" not in str(excinfo.value)
+    assert "recorded no span at all" not in str(pytest.raises(AssertionError, TraceStore().span, name="x").value)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import os
+import threading
 import weakref
 from collections import Counter
 from typing import Any, Callable, Mapping, Optional
@@ -210,6 +211,7 @@ class Providers:
         self._forwarders: weakref.WeakSet[Any] = weakref.WeakSet()
         # The (provider, forwarder) being joined now, which its provider must not refuse.
         self._adding: Optional[tuple[Any, Any]] = None
+        self._lock = threading.RLock()
         #: A description of each provider joined but the plugin's own, for the summary.
         self.joined: list[str] = []
         #: What pytest-xdist workers joined, as they reported it.
@@ -282,6 +284,11 @@ class Providers:
 
     def join(self, provider: Any) -> bool:
         """Add the run's processor to ``provider`` once; ``False`` if it cannot be joined."""
+        # Providers are made in any thread; _adding must be the one of this join.
+        with self._lock:
+            return self._join(provider)
+
+    def _join(self, provider: Any) -> bool:
         if self._is_joined(provider):
             return True
         if not callable(getattr(provider, "add_span_processor", None)):
