@@ -8,6 +8,7 @@ the run's files beside its artifact.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -529,7 +530,8 @@ class TraceStorePlugin:
 
     def _attach(self, processor: FileBasedSpanProcessor, mode: Mode) -> Providers:
         def forwarder(provider: TracerProvider) -> _Forwarder:
-            return _Forwarder(processor, lambda: self._provider_shut_down(provider))
+            # A partial, not a lambda: the warning's stacklevel counts Python frames.
+            return _Forwarder(processor, functools.partial(self._provider_shut_down, provider))
 
         providers = Providers(mode, forwarder, processor, warn_always)
         providers.start()

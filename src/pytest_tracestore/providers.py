@@ -258,7 +258,9 @@ class Providers:
         from opentelemetry.sdk.trace import TracerProvider
 
         provider = TracerProvider()
+        before = len(self.joined)
         self.join(provider)
+        del self.joined[before:]  # the header tells of it; the summary tells of the app's
         trace.set_tracer_provider(provider)
         self.decision = Decision.INSTALLED
         self.provider = provider
