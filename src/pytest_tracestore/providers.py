@@ -34,6 +34,7 @@ __all__ = [
     "describe",
     "environment_notes",
     "read_mode",
+    "sdk_knows_disabled",
 ]
 
 
@@ -160,10 +161,17 @@ def classify(provider: object) -> Found:
     return Found.FOREIGN
 
 
+def sdk_knows_disabled() -> bool:
+    """Whether this SDK honours ``OTEL_SDK_DISABLED`` (releases before 1.21 ignore it)."""
+    from opentelemetry.sdk import environment_variables
+
+    return hasattr(environment_variables, "OTEL_SDK_DISABLED")
+
+
 def environment_notes(environ: Mapping[str, str]) -> list[str]:
     """Why the SDK records nothing, or only some spans, under these environment variables."""
     notes = []
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE and sdk_knows_disabled():
         notes.append("OTEL_SDK_DISABLED=true turns the OpenTelemetry SDK off: no span is recorded")
     sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     argument = environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
