@@ -823,7 +823,7 @@ class TraceStorePlugin:
             "sizes": None if sizes is None else " ".join(map(str, sizes)),
             "unwritten": int(getattr(self.processor, "spans_unwritten", 0)),
         }
-        workeroutput[_JOINED_REPORT] = list(self.providers.joined)
+        workeroutput[_JOINED_REPORT] = dict(self.providers.joined)
         if spans is not None and self._scratch is not None:
             # A folder of this worker's own, which no controller removes.
             shutil.rmtree(self._scratch, ignore_errors=True)
@@ -832,7 +832,9 @@ class TraceStorePlugin:
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         # A pytest-xdist worker's report of the providers it joined.
         output = getattr(node, "workeroutput", None) or {}
-        self.providers.joined_elsewhere.extend(map(str, output.get(_JOINED_REPORT, ())))
+        joined = output.get(_JOINED_REPORT)
+        if isinstance(joined, dict):
+            self.providers.joined_elsewhere.update({str(k): int(v) for k, v in joined.items()})
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()

@@ -220,10 +220,10 @@ class Providers:
         # The (provider, forwarder) being joined now, which its provider must not refuse.
         self._adding: Optional[tuple[Any, Any]] = None
         self._lock = threading.RLock()
-        #: A description of each provider joined but the plugin's own, for the summary.
-        self.joined: list[str] = []
+        #: How many providers were joined, by description, the plugin's own left out.
+        self.joined: Counter[str] = Counter()
         #: What pytest-xdist workers joined, as they reported it.
-        self.joined_elsewhere: list[str] = []
+        self.joined_elsewhere: Counter[str] = Counter()
         self.notes = environment_notes(os.environ)
         self._foreign: Optional[str] = None
         self._watch: Any = None
@@ -266,9 +266,9 @@ class Providers:
         from opentelemetry.sdk.trace import TracerProvider
 
         provider = TracerProvider()
-        before = len(self.joined)
+        before = self.joined.copy()
         self.join(provider)
-        del self.joined[before:]  # the header tells of it; the summary tells of the app's
+        self.joined = before  # the header tells of it; the summary tells of the app's
         trace.set_tracer_provider(provider)
         self.decision = Decision.INSTALLED
         self.provider = provider
@@ -278,10 +278,10 @@ class Providers:
         if self._fallback is None:
             from opentelemetry.sdk.trace import TracerProvider
 
-            before = len(self.joined)
+            before = self.joined.copy()
             self._fallback = TracerProvider()  # joined as it is made
             self.join(self._fallback)
-            del self.joined[before:]  # the header tells of it; the summary tells of the app's
+            self.joined = before  # the header tells of it; the summary tells of the app's
         return self._fallback
 
     def session_provider(self) -> Any:
@@ -316,7 +316,7 @@ class Providers:
             return False
         finally:
             self._adding = outer
-        self.joined.append(describe(provider))
+        self.joined[describe(provider)] += 1
         return True
 
     def _is_joined(self, provider: Any) -> bool:
@@ -392,7 +392,7 @@ class Providers:
 
     def summary(self) -> Optional[str]:
         """What was joined (here and in the workers), for the terminal summary."""
-        counts = Counter([*self.joined, *self.joined_elsewhere])
+        counts = self.joined + self.joined_elsewhere
         if not counts:
             return None
         shown = [name if n == 1 else f"{name} x{n}" for name, n in list(counts.items())[:5]]
