@@ -348,7 +348,10 @@ def test_a_provider_shut_down_in_a_fixture_is_warned_about_and_recording_goes_on
             assert False, "for the report section"
         """
     )
-    result = pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", "-p", "no:randomly")
+    # install: the global provider shut down is the plugin's own session one.
+    result = pytester.runpytest_subprocess(
+        "--trace-store-path", "run.jsonl", "-p", "no:randomly", "--trace-store-provider", "install"
+    )
     result.assert_outcomes(passed=1, failed=1)
     assert names(pytester.path / "run.jsonl") == ["before", "after"]
     result.stdout.fnmatch_lines(

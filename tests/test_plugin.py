@@ -64,7 +64,7 @@ def test_default_artifact_header_and_summary(pytester):
     artifact = pytester.path / ".pytest_cache" / "d" / "tracestore" / "spans.jsonl"
     result.stdout.fnmatch_lines(
         [
-            f"tracestore: installed a session TracerProvider; spans -> {artifact} (max 1000)",
+            f"tracestore: joining every TracerProvider; a session one serves the global tracer API until the app sets its own; spans -> {artifact} (max 1000)",
             f"tracestore: 3 spans recorded; 3 in {artifact}",
         ]
     )

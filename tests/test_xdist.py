@@ -51,7 +51,7 @@ def test_one_merged_fifo_capped_artifact_and_one_header_and_summary(pytester, xd
     assert [(x["end_time_unix_nano"], x["name"]) for x in written] == ends[-30:]
     assert sorted(p.name for p in artifact.parent.iterdir()) == ["run.jsonl"]
 
-    header = f"tracestore: installed a session TracerProvider; spans -> {artifact} (max 30)*"
+    header = f"tracestore: joining every TracerProvider; * spans -> {artifact} (max 30)*"
     summary = f"tracestore: 40 spans recorded, the oldest 10 dropped by the FIFO cap; 30 in {artifact}"
     result.stdout.fnmatch_lines([header, summary])
     assert result.stdout.str().count("tracestore: ") == 2
@@ -127,7 +127,10 @@ def test_merge_survives_a_provider_shut_down_early_and_line_separators(pytester)
                 pass
         """
     )
-    result = pytester.runpytest_subprocess("--trace-store-path", "out/run.jsonl", "-n", "2")
+    # install: the provider shut down is the plugin's own, set as the global one.
+    result = pytester.runpytest_subprocess(
+        "--trace-store-path", "out/run.jsonl", "-n", "2", "--trace-store-provider", "install"
+    )
     result.assert_outcomes(passed=2)
     artifact = pytester.path / "out" / "run.jsonl"
     names = sorted(json.loads(x)["name"] for x in artifact.read_text(encoding="utf-8").split("\n") if x)

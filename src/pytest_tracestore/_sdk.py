@@ -1,4 +1,4 @@
-"""The one place that reads the OpenTelemetry SDK's private span fields.
+"""The one place that uses OpenTelemetry's private parts: span fields, provider set-up.
 
 The SDK hands every processor a plain ``ReadableSpan`` whose public
 properties are Python calls that copy (a proxy, a tuple) on each access,
@@ -11,11 +11,21 @@ when the check fails or a read raises.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
-__all__ = ["Fields", "FieldReader", "attribute_dict", "public_fields", "private_fields", "sample_span"]
+__all__ = [
+    "Fields",
+    "FieldReader",
+    "ProviderWatch",
+    "attribute_dict",
+    "global_provider",
+    "public_fields",
+    "private_fields",
+    "sample_span",
+    "tracer_of",
+]
 
 #: What the converter reads of a span, in this order: the span context (read
 #: by position: trace id 0, span id 1, trace state 4), the parent's span id
@@ -119,11 +129,15 @@ class FieldReader:
         return public_fields(span)
 
 
+class _CheckProvider(TracerProvider):
+    """The provider of :func:`sample_span`, which :class:`ProviderWatch` never joins."""
+
+
 def sample_span() -> ReadableSpan:
     """An ended SDK span using every field the converter reads, as processors receive it."""
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
     from opentelemetry.trace.span import TraceState
 
@@ -134,7 +148,7 @@ def sample_span() -> ReadableSpan:
             self.span = span
 
     catch = Catch()
-    provider = TracerProvider(resource=Resource({"service.name": "check"}), shutdown_on_exit=False)
+    provider = _CheckProvider(resource=Resource({"service.name": "check"}), shutdown_on_exit=False)
     provider.add_span_processor(catch)
     tracer = _tracer(provider)
     state = TraceState([("vendor", "value")])
@@ -161,3 +175,153 @@ def _tracer(provider: Any) -> Any:
         return provider.get_tracer("check", "1.0", schema, attributes={"scope.k": "v"})
     except TypeError:  # SDK before 1.23: scopes have no attributes
         return provider.get_tracer("check", "1.0", schema)
+
+
+class ProviderWatch:
+    """Hears of every SDK ``TracerProvider`` made and every global provider set.
+
+    Three places of OpenTelemetry are wrapped while installed, and put back by
+    :meth:`uninstall`: ``TracerProvider.__init__`` (``on_new`` gets each
+    provider once it is built, subclasses' too), ``TracerProvider.add_span_processor``
+    (``skip(provider, processor)`` may refuse a processor the provider already
+    forwards to), and the API's ``_set_tracer_provider``, which the public
+    ``set_tracer_provider`` looks up at each call (``on_set`` gets the provider
+    once it is global).  With ``fallback``, the API's proxy tracers use
+    ``fallback()``'s tracers while no global provider is set, and follow the
+    global one as soon as it is: the global slot stays free for the app.
+
+    A wrapper installed over ours by someone else stays in place; ours then
+    passes calls straight through.
+    """
+
+    def __init__(
+        self,
+        on_new: Callable[[Any], object],
+        on_set: Callable[[Any], object],
+        skip: Callable[[Any, Any], bool],
+        fallback: Optional[Callable[[], Any]] = None,
+    ) -> None:
+        self._on_new = on_new
+        self._on_set = on_set
+        self._skip = skip
+        self._fallback = fallback
+        self._active = False
+        self._undo: list[Callable[[], None]] = []
+        self._tracers: Any = None
+        #: Whether the proxy tracers use the fallback while no global provider is set.
+        self.falls_back = fallback is not None and self.fallback_possible()
+
+    @staticmethod
+    def fallback_possible() -> bool:
+        """Whether this API's proxy tracers can be pointed at a fallback provider."""
+        from opentelemetry import trace
+
+        prop = trace.ProxyTracer.__dict__.get("_tracer")
+        return isinstance(prop, property) and hasattr(trace, "_TRACER_PROVIDER")
+
+    def install(self) -> None:
+        """Wrap the SDK's and the API's entry points; calls ``on_*`` from now on."""
+        from opentelemetry import trace
+
+        self._active = True
+        self._wrap(TracerProvider, "__init__", self._init_wrapper)
+        self._wrap(TracerProvider, "add_span_processor", self._add_wrapper)
+        if hasattr(trace, "_set_tracer_provider"):
+            self._wrap(trace, "_set_tracer_provider", self._set_wrapper)
+        if self.falls_back:
+            import weakref
+
+            self._tracers = weakref.WeakKeyDictionary()
+            self._wrap(trace.ProxyTracer, "_tracer", self._tracer_property)
+
+    def uninstall(self) -> None:
+        """Put back what :meth:`install` wrapped."""
+        self._active = False
+        while self._undo:
+            self._undo.pop()()
+
+    def _wrap(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        wrapper = make(original)
+        setattr(owner, name, wrapper)
+
+        def undo() -> None:
+            current = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+            if current is wrapper:
+                setattr(owner, name, original)
+
+        self._undo.append(undo)
+
+    def _init_wrapper(self, original: Callable[..., None]) -> Callable[..., None]:
+        watch = self
+
+        def __init__(provider: Any, *args: Any, **kwargs: Any) -> None:
+            original(provider, *args, **kwargs)
+            if watch._active and type(provider) is not _CheckProvider:
+                watch._on_new(provider)
+
+        return __init__
+
+    def _add_wrapper(self, original: Callable[..., None]) -> Callable[..., None]:
+        watch = self
+
+        def add_span_processor(provider: Any, span_processor: Any) -> None:
+            if watch._active and watch._skip(provider, span_processor):
+                return
+            original(provider, span_processor)
+
+        return add_span_processor
+
+    def _set_wrapper(self, original: Callable[..., None]) -> Callable[..., None]:
+        from opentelemetry import trace
+
+        watch = self
+
+        def _set_tracer_provider(tracer_provider: Any, log: bool) -> None:
+            original(tracer_provider, log)
+            if watch._active and trace._TRACER_PROVIDER is tracer_provider:
+                watch._on_set(tracer_provider)
+
+        return _set_tracer_provider
+
+    def _tracer_property(self, original: property) -> property:
+        from opentelemetry import trace
+
+        watch = self
+        real = original.fget
+        assert real is not None
+
+        def _tracer(proxy: Any) -> Any:
+            if not watch._active or proxy._real_tracer or trace._TRACER_PROVIDER:
+                return real(proxy)
+            tracer = watch._tracers.get(proxy)
+            if tracer is None:
+                assert watch._fallback is not None
+                tracer = watch._tracers[proxy] = tracer_of(
+                    watch._fallback(),
+                    proxy._instrumenting_module_name,
+                    proxy._instrumenting_library_version,
+                    proxy._schema_url,
+                    getattr(proxy, "_attributes", None),
+                )
+            return tracer
+
+        return property(_tracer)
+
+
+def tracer_of(provider: Any, name: str, version: Any, schema_url: Any, attributes: Any) -> Any:
+    """``provider.get_tracer(...)``, with scope attributes only where the SDK takes them."""
+    if attributes is None:
+        return provider.get_tracer(name, version, schema_url)
+    try:
+        return provider.get_tracer(name, version, schema_url, attributes=attributes)
+    except TypeError:  # SDK before 1.23: scopes have no attributes
+        return provider.get_tracer(name, version, schema_url)
+
+
+def global_provider() -> Any:
+    """The provider set as global, or ``None`` (no import of the SDK)."""
+    from opentelemetry import trace
+
+    current = trace.get_tracer_provider()
+    return None if isinstance(current, trace.ProxyTracerProvider) else current

@@ -45,8 +45,10 @@ def pytest_tracestore_configure(
 ) -> None:
     """Called once the run's span processor is attached to a provider.
 
-    ``provider`` is the SDK ``TracerProvider`` the plugin joined or installed,
-    or ``None`` when the global provider is not an SDK one.  Add your own
+    ``provider`` is the provider the plugin joined or installed (with
+    ``trace_store_provider = auto`` and no global provider set, the session
+    provider that serves the global tracer API until the app sets its own),
+    or ``None`` when there is none.  Add your own
     span processors or exporters to it here.  The hook is historic: a
     ``conftest.py`` loaded later, during collection, is called too.
 

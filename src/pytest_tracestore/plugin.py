@@ -8,6 +8,7 @@ the run's files beside its artifact.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -43,6 +44,7 @@ from .options import (
     read_path,
     read_report_settings,
 )
+from .providers import Mode, Providers, read_mode
 from .redact import RedactionPolicy
 from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, new_processor
 from .testspans import add_options as add_test_span_options
@@ -68,6 +70,9 @@ __all__ = ["TraceStorePlugin"]
 XDIST_SECTION = "tracestore_section"
 
 plugin_key = pytest.StashKey["TraceStorePlugin"]()
+
+# The workeroutput key under which a pytest-xdist worker lists the providers it joined.
+_JOINED_REPORT = "tracestore_joined"
 
 _MARKER_HELP = (
     "trace_store(fail_on_error=True|False): fail this test (or every test of "
@@ -144,6 +149,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add_test_span_options(group, parser)
     htmlreport.add_options(group, parser)
+    group.addoption(
+        "--trace-store-provider",
+        dest="trace_store_provider",
+        metavar="MODE",
+        default=None,
+        help="which TracerProviders record into the store: auto (the default: join every "
+        "provider, and record the global tracer API's spans until the app sets its own), "
+        "install (set a session provider as the global one), join (join, never set) or off. "
+        "Ini: trace_store_provider.",
+    )
+    parser.addini(
+        "trace_store_provider",
+        help="which TracerProviders record into the store: auto (default), install, join or off",
+        default="",
+    )
     parser.addini(
         "trace_store_report",
         help="when to add a 'Captured traces' report section: failed (default), all or none",
@@ -307,6 +327,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = read_report_settings(config)
     test_spans = read_test_spans(config, controller=_is_xdist_controller(config))
     html_path = htmlreport.read_html_path(config, path, check=not worker)
+    provider_mode = read_mode(config)
     recording = (max_spans, file_format, settings.redaction, batch_size)
     controller: Optional[XdistController] = None
     files: Optional[RunFiles] = None
@@ -327,7 +348,13 @@ def pytest_configure(config: pytest.Config) -> None:
             files.finish(tests_ran=False)
             raise
     plugin = TraceStorePlugin(
-        config, processor, settings, xdist=controller, files=files, scratch=scratch
+        config,
+        processor,
+        settings,
+        xdist=controller,
+        files=files,
+        scratch=scratch,
+        provider_mode=provider_mode,
     )
     plugin.test_spans = test_spans
     config.stash[plugin_key] = plugin
@@ -446,6 +473,7 @@ class TraceStorePlugin:
         xdist: Optional[XdistController] = None,
         files: Optional[RunFiles] = None,
         scratch: Optional[Path] = None,
+        provider_mode: Mode = Mode.AUTO,
     ) -> None:
         self.config = config
         self.processor = processor
@@ -483,7 +511,7 @@ class TraceStorePlugin:
         self._quiet = processor.quiet()
         self.attribution = _attribution(processor, xdist)
         self._refresh_transform()
-        self.provider_mode = self._attach(processor)
+        self.providers = self._attach(processor, provider_mode)
         self._term.install()
 
     def announce(self) -> None:
@@ -510,7 +538,8 @@ class TraceStorePlugin:
                 ) from None
         self._announced = True
         # Historic, so conftest files found later during collection get the call too.
-        hook.call_historic(kwargs=dict(provider=self.provider, processor=processor))
+        provider = self.providers.session_provider()
+        hook.call_historic(kwargs=dict(provider=provider, processor=processor))
 
     # -- the pytest_tracestore_record hook ------------------------------
 
@@ -533,31 +562,26 @@ class TraceStorePlugin:
         if not self._announced:
             self.announce()
 
-    def _attach(self, processor: FileBasedSpanProcessor) -> str:
-        forwarder = _Forwarder(processor, self._provider_shut_down)
-        current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
-            current.add_span_processor(forwarder)
-            self.provider = current
-            return "existing"
-        if isinstance(current, trace.ProxyTracerProvider):
-            provider = TracerProvider()
-            provider.add_span_processor(forwarder)
-            trace.set_tracer_provider(provider)
-            if trace.get_tracer_provider() is provider:
-                self.provider = provider
-                return "installed"
-            current = trace.get_tracer_provider()
-        # Some other provider (say a no-op one) is global; we cannot hook into
-        # it, but apps that build their own provider can add our processor.
-        return f"unsupported:{type(current).__module__}.{type(current).__qualname__}"
+    def _attach(self, processor: FileBasedSpanProcessor, mode: Mode) -> Providers:
+        def forwarder(provider: TracerProvider) -> _Forwarder:
+            # A partial, not a lambda: the warning's stacklevel counts Python frames.
+            return _Forwarder(processor, functools.partial(self._provider_shut_down, provider))
 
-    def _provider_shut_down(self) -> None:
-        """The provider was shut down: warn if tests still run; recording goes on regardless."""
+        providers = Providers(mode, forwarder, processor, warn_always)
+        providers.start()
+        self.provider = providers.provider
+        if self.xdist is None:  # a controller's processor is made only once a span ends there
+            processor.store.empty_hint = providers.empty_hint
+        return providers
+
+    def _provider_shut_down(self, provider: TracerProvider) -> None:
+        """The global provider was shut down: warn if tests still run; recording goes on regardless."""
         if self._closed or not self._testing or self._warned_shutdown:
             return
+        # Providers made and shut down by a fixture or a test are no news.
+        if provider is not self.provider and provider is not trace.get_tracer_provider():
+            return
         self._warned_shutdown = True
-        provider = self.provider
         name = f"{type(provider).__module__}.{type(provider).__qualname__} at {id(provider):#x}"
         # In the application's code: a filter set to "error" must not raise there.
         with warnings.catch_warnings():
@@ -578,6 +602,7 @@ class TraceStorePlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, None, None]:
+        self.providers.check_global()
         self._testing = True
         try:
             yield
@@ -594,6 +619,9 @@ class TraceStorePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> None:
         # Inside pytest's own warning capture, so they reach the summary.
+        if not self.is_worker:
+            for message in self.providers.warnings():
+                warn_always(message, stacklevel=1)
         if self.files is None:
             return
         notes, self.files.notes = self.files.notes, []
@@ -611,16 +639,7 @@ class TraceStorePlugin:
             where += ", merged from the xdist workers at the end"
         if self.files is not None and self.files.taken:
             where += f"; {self.files.requested} is in use by another run"
-        if self.provider_mode == "existing":
-            how = "added to the TracerProvider already set"
-        elif self.provider_mode == "installed":
-            how = "installed a session TracerProvider"
-        else:
-            how = (
-                f"global provider {self.provider_mode.split(':', 1)[1]} is not an SDK "
-                "TracerProvider: add the trace_store_processor fixture's processor to yours"
-            )
-        lines = [f"tracestore: {how}; {where}"]
+        lines = [f"tracestore: {self.providers.header()}; {where}", *self.providers.header_notes()]
         if self.test_spans is not None:
             lines.append(self.test_spans.header())
         for count, file in self.files.salvaged if self.files is not None else ():
@@ -651,6 +670,9 @@ class TraceStorePlugin:
         terminalreporter.write_line(
             f"tracestore: {total} spans recorded{told}; {kept} in {self.artifact}"
         )
+        joined = self.providers.summary()
+        if joined is not None:
+            terminalreporter.write_line(joined)
 
     # -- per-test capture -----------------------------------------------
 
@@ -917,12 +939,22 @@ class TraceStorePlugin:
             "sizes": None if sizes is None else " ".join(map(str, sizes)),
             "unwritten": int(getattr(self.processor, "spans_unwritten", 0)),
         }
+        workeroutput[_JOINED_REPORT] = dict(self.providers.joined)
         if spans is not None and self._scratch is not None:
             # A folder of this worker's own, which no controller removes.
             shutil.rmtree(self._scratch, ignore_errors=True)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        # A pytest-xdist worker's report of the providers it joined.
+        output = getattr(node, "workeroutput", None) or {}
+        joined = output.get(_JOINED_REPORT)
+        if isinstance(joined, dict):
+            self.providers.joined_elsewhere.update({str(k): int(v) for k, v in joined.items()})
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
+        self.providers.close()
         self._term.restore()
 
     def close(self) -> None:

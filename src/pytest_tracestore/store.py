@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from .base import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, TraceStoreWarning, check_limit
 from .record import (
@@ -165,6 +165,9 @@ class TraceStore:
         # The processor that feeds this store, if any: it queues ended spans,
         # and every read drains that queue first.
         self._source: Any = None
+        #: Called for the likely cause when a lookup finds nothing and the
+        #: run has recorded no span at all (set on the run's store).
+        self.empty_hint: Callable[[], str] | None = None
         self._reset()
 
     def _sync(self) -> None:
@@ -177,6 +180,17 @@ class TraceStore:
         source = self._source
         if source is not None:
             source.drain()
+
+    def _run_store(self) -> TraceStore:
+        return self
+
+    def _empty_note(self) -> str:
+        """What a lookup that found nothing adds when the run has recorded no span at all."""
+        run = self._run_store()
+        hint = run.empty_hint
+        if hint is None or run.added:
+            return ""
+        return f"\nThe run has recorded no span at all: {hint()}."
 
     def _reset(self) -> None:
         self._records: Deque[SpanRecord] = deque()
@@ -397,7 +411,7 @@ class TraceStore:
             f"found none among {len(everything)} span{'s' if len(everything) != 1 else ''}."
         ]
         lines.extend(self._nearest_misses(wanted, everything))
-        raise AssertionError("\n".join(lines))
+        raise AssertionError("\n".join(lines) + self._empty_note())
 
     def _nearest_misses(self, wanted: Query, records: list[SpanRecord]) -> list[str]:
         """The "Nearest misses:" lines: the records closest to ``wanted``, and why each fails."""
@@ -651,7 +665,7 @@ class TraceStore:
         lines = [f"no span matching {wanted} arrived within {timeout} s; the store holds{more}: {held}"]
         if filters:
             lines.extend(self._nearest_misses(_as_query(None, filters), self.spans()))
-        raise AssertionError("\n".join(lines))
+        raise AssertionError("\n".join(lines) + self._empty_note())
 
     # -- navigation -----------------------------------------------------
 
@@ -742,7 +756,7 @@ class TraceStore:
         if trace_id is None:
             ids = self.trace_ids()
             if len(ids) != 1:
-                raise ValueError(_which_trace(ids))
+                raise ValueError(_which_trace(ids) + ("" if ids else self._empty_note()))
             trace_id = ids[0]
         records = self.get_trace(trace_id)
         if not records:
@@ -1018,4 +1032,7 @@ class ScopedTraceStore(TraceStore):
     @property
     def session(self) -> TraceStore:
         """The store of the whole run (FIFO-capped like the run's artifact)."""
+        return self._session
+
+    def _run_store(self) -> TraceStore:
         return self._session
