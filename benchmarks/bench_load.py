@@ -8,7 +8,8 @@ Prints ratios, never bare timings alone: the machines this runs on are shared an
 
 Artifacts are made by the real processor (``FileBasedSpanProcessor`` under a
 ``TracerProvider``: 10 spans a trace, 8 attributes of mixed types and one
-event each, one trace in 50 failing with an exception) and cached in the
+event each, one trace in 50 failing with an exception, each trace in a test
+of its own, so that every line names its test as the plugin's do) and cached in the
 temporary folder (``--cache`` to choose), one per size and format.
 
 Figures, per size and format:
@@ -59,17 +60,23 @@ def make_spans(count: int, path: Path, file_format: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
     processor = FileBasedSpanProcessor(path, max_spans=count, max_bytes=None, format=file_format)
     provider.add_span_processor(processor)
-    _emit(provider, count)
+    _emit(provider, processor, count)
     provider.shutdown()
 
 
-def _emit(provider, count: int) -> None:
+def _emit(provider, processor, count: int) -> None:
+    from pytest_tracestore.attribution import Attribution
+
+    # Every line the plugin writes names its test: one test per trace here.
+    attribution = Attribution()
+    processor.attribution = attribution
     tracer = provider.get_tracer("bench", "1.0")
     i = 0
     while i < count:
         failing = (i // SPANS_PER_TRACE) % 50 == 49
+        test = f"tests/test_items.py::test_item[{i // SPANS_PER_TRACE}]"
         try:
-            with tracer.start_as_current_span("GET /items/{id}", attributes=_attrs(i)) as root:
+            with attribution.scope(test), tracer.start_as_current_span("GET /items/{id}", attributes=_attrs(i)) as root:
                 root.add_event("cache.lookup", {"key": f"k{i}"})
                 i += 1
                 for _ in range(SPANS_PER_TRACE - 1):
@@ -100,7 +107,7 @@ def _attrs(i: int) -> dict[str, object]:
 def artifact(cache: Path, count: int, file_format: str) -> Path:
     """The cached artifact of ``count`` spans in ``file_format``, made on first use."""
     suffix = ".otlp.jsonl" if file_format == "otlp" else ".jsonl"
-    path = cache / f"spans-{count}{suffix}"
+    path = cache / f"spans-{count}-tested{suffix}"
     if not path.exists():
         print(f"  making {path.name} ...", file=sys.stderr, flush=True)
         part = path.with_suffix(".part")
@@ -231,7 +238,7 @@ def held_per_span(cache: Path) -> dict[str, float]:
 
     from pytest_tracestore import FileBasedSpanProcessor, TraceStore
 
-    path = cache / f"memory-{MEMORY_SPANS}.jsonl"
+    path = cache / f"memory-{MEMORY_SPANS}-tested.jsonl"
     results = {}
     for name in ("recorded", "loaded"):
         gc.collect()
@@ -241,7 +248,7 @@ def held_per_span(cache: Path) -> dict[str, float]:
             provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
             processor = FileBasedSpanProcessor(path, max_spans=MEMORY_SPANS, max_bytes=None)
             provider.add_span_processor(processor)
-            _emit(provider, MEMORY_SPANS)
+            _emit(provider, processor, MEMORY_SPANS)
             provider.shutdown()
             store = processor.store
             del provider, processor
