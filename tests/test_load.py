@@ -59,6 +59,12 @@ def _variants():
     yield "spaces", json.dumps(data) + "\n"
     yield "number description", dumps_line(dict(data, status_description=5))
     yield "empty parent", dumps_line(dict(data, parent_span_id=""))
+    yield "a test", dumps_line(dict(data, test="t.py::test_a[1]"))
+    yield "an empty test", dumps_line(dict(data, test=""))
+    yield "a null test", dumps_line(dict(data, test=None))
+    yield "an array among attributes", dumps_line(
+        dict(data, attributes={"a": 1, "l": ["x", "y"], "b": "s", "m": [2, 3], "e": []})
+    )
     for bad in [
         dict(data, trace_id="0" * 32),
         dict(data, trace_id=""),
@@ -68,6 +74,8 @@ def _variants():
         dict(data, kind="browser"),
         dict(data, start_time_unix_nano=True),
         dict(data, attributes=[1]),
+        dict(data, test=5),
+        dict(data, test=["t.py::test_a"]),
         dict(data, events=[None]),
         dict(data, events="e"),
         dict(data, links=[{"trace_id": 1}]),
@@ -113,6 +121,20 @@ def test_loaded_records_share_what_spans_share(tmp_path):
     assert a.resource is b.resource and a.scope is b.scope
     assert a.trace_id is b.trace_id and a.parent_span_id is b.parent_span_id
     assert a._attribute_keys is b._attribute_keys and a.name is b.name
+
+
+def test_the_spans_of_one_test_share_its_name_as_recorded_ones_do(tmp_path):
+    path = tmp_path / "spans.jsonl"
+    tests = ["t.py::test_a", "t.py::test_a", "t.py::test_b", "t.py::test_a", None, "t.py::test_b"]
+    records = [_rich(span_id=i + 1).replace(test=test) for i, test in enumerate(tests)]
+    lines = [record_line(r) for r in records]
+    path.write_text("".join(lines), encoding="utf-8")
+    store, caught = _load(path)
+    loaded = list(store)
+    assert loaded == [record_from_dict(json.loads(line)) for line in lines] and not caught
+    assert [r.test for r in loaded] == tests
+    assert loaded[0].test is loaded[1].test is loaded[3].test
+    assert loaded[2].test is loaded[5].test
 
 
 # -- over-long lines ------------------------------------------------------

@@ -764,7 +764,8 @@ class OtlpLineDecoder:
                 value = last_item.get("value")
                 if type(value) is not dict or len(value) != 1 or type(value.get("stringValue")) is not str:
                     raise _Slow
-                test = shared.texts.get(value["stringValue"]) or shared.text(value["stringValue"])
+                test = value["stringValue"]
+                test = shared.last_test if test == shared.last_test else shared.test(test)
                 items = items[:-1]
         return make_record(
             trace_id,

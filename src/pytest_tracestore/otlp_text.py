@@ -62,8 +62,10 @@ class OtlpTextEncoder:
     """
 
     def __init__(self) -> None:
-        # id(keys) -> (keys, the text before each value).
-        self._prefixes: Dict[int, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}
+        # id(keys) -> (keys, the text before each value, whether the test key is among them).
+        self._prefixes: Dict[int, Tuple[Tuple[str, ...], Tuple[str, ...], bool]] = {}
+        # The last test's object and its KeyValue text.
+        self._last_test: Tuple[Any, str] = (None, "")
         # id(resource) -> (resource, its text); id(scope) -> (scope, head, tail).
         # Holding the objects keeps their ids unique.
         self._resources: Dict[int, Tuple[Any, str]] = {}
@@ -71,26 +73,42 @@ class OtlpTextEncoder:
 
     # -- the parts of a span ----------------------------------------------
 
+    def _prefixes_of(self, keys: Tuple[str, ...]) -> Tuple[Tuple[str, ...], bool]:
+        """The text before each value of ``keys``, and whether ``keys`` holds :data:`TEST_ATTRIBUTE`."""
+        # Keyed by id(): records read from one file share their key tuples.
+        entry = self._prefixes.get(id(keys))
+        if entry is None or entry[0] is not keys:
+            prefixes = tuple('{"key":' + _encode_str(key) + ',"value":' for key in keys)
+            entry = (keys, prefixes, TEST_ATTRIBUTE in keys)
+            if len(self._prefixes) < _CACHE_LIMIT:
+                self._prefixes[id(keys)] = entry
+        return entry[1], entry[2]
+
     def _attributes(self, keys: Tuple[str, ...], values: Tuple[Any, ...]) -> str:
         """The JSON array of ``KeyValue`` objects for attribute ``keys`` and ``values``."""
         if not keys:
             return "[]"
-        # Keyed by id(): records read from one file share their key tuples.
-        entry = self._prefixes.get(id(keys))
-        if entry is None or entry[0] is not keys:
-            entry = (keys, tuple('{"key":' + _encode_str(key) + ',"value":' for key in keys))
-            if len(self._prefixes) < _CACHE_LIMIT:
-                self._prefixes[id(keys)] = entry
-        return "[" + "},".join(map(str.__add__, entry[1], map(_value_text, values))) + "}]"
+        prefixes = self._prefixes_of(keys)[0]
+        return "[" + "},".join(map(str.__add__, prefixes, map(_value_text, values))) + "}]"
 
     def _with_test(self, keys: Tuple[str, ...], values: Tuple[Any, ...], test: str) -> str:
         """The span's attributes with its test as ``test.case.name`` last, as :mod:`.otlp` puts it."""
-        if TEST_ATTRIBUTE in keys:
+        last = self._test_text(test)
+        if not keys:
+            return "[" + last
+        prefixes, has_test = self._prefixes_of(keys)
+        if has_test:
             kept = [i for i, key in enumerate(keys) if key != TEST_ATTRIBUTE]
-            keys, values = tuple(keys[i] for i in kept), tuple(values[i] for i in kept)
-        own = self._attributes(keys, values)
-        last = '{"key":"' + TEST_ATTRIBUTE + '","value":{"stringValue":' + _encode_str(test) + "}}]"
-        return "[" + last if own == "[]" else own[:-1] + "," + last
+            own = self._attributes(tuple(keys[i] for i in kept), tuple(values[i] for i in kept))
+            return "[" + last if own == "[]" else own[:-1] + "," + last
+        return "[" + "},".join(map(str.__add__, prefixes, map(_value_text, values))) + "}," + last
+
+    def _test_text(self, test: str) -> str:
+        """The ``test.case.name`` ``KeyValue`` and the closing bracket: the same for a test's spans in a row."""
+        if test is not self._last_test[0]:
+            text = '{"key":"' + TEST_ATTRIBUTE + '","value":{"stringValue":' + _encode_str(test) + "}}]"
+            self._last_test = (test, text)
+        return self._last_test[1]
 
     def _mapping(self, attributes: FrozenAttributes) -> str:
         return self._attributes(attributes._keys, attributes._values)

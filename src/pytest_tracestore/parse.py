@@ -30,7 +30,6 @@ from .record import (
     _RecordTwin,
     freeze_value,
     hex_id,
-    make_attributes,
     make_event,
     make_link,
     make_record,
@@ -164,6 +163,11 @@ class Shared:
         # (what a line held, the id made of it); no line holds None as an id.
         self.last_trace: Tuple[Any, str] = (None, "")
         self.last_parent: Tuple[Any, str] = (None, "")
+        # Test node ids, kept apart from ``texts``: a run has thousands of
+        # tests, each named by a few spans in a row, and they would crowd
+        # out the names and values that repeat across the whole file.
+        self.tests: Dict[str, str] = {}
+        self.last_test = ""
         # Short string values seen once, while looking for those that repeat.
         self.seen: Dict[str, None] = {}
         self.until_sample = 0
@@ -200,6 +204,16 @@ class Shared:
             found = value
             if len(self.texts) < _CACHE_LIMIT:
                 self.texts[value] = value
+        return found
+
+    def test(self, value: str) -> str:
+        """One shared string for each test node id, which the spans of one test repeat."""
+        found = self.tests.get(value)
+        if found is None:
+            found = value
+            if len(self.tests) < _CACHE_LIMIT:
+                self.tests[value] = value
+        self.last_test = found
         return found
 
     def keys(self, keys: Tuple[str, ...]) -> Tuple[str, ...]:
@@ -242,7 +256,11 @@ class Shared:
         if not _CONTAINERS.isdisjoint(map(type, values)):
             values = _frozen_values(values, self.texts)
         keys = tuple(data)
-        return make_attributes(self.keysets.get(keys) or self.keys(keys), values)
+        # make_attributes(), inlined: events' attributes come with most lines.
+        made: Any = _new(FrozenAttributes)
+        made._keys = self.keysets.get(keys) or self.keys(keys)
+        made._values = values
+        return made  # type: ignore[no-any-return]
 
 
 def _frozen_values(values: Tuple[Any, ...], texts: Dict[str, str]) -> Tuple[Any, ...]:
@@ -274,6 +292,9 @@ class LineDecoder:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
         self.tails: Dict[Any, Tuple[FrozenAttributes, Optional[Scope]]] = {}
+        # The previous line's tail and what it gave: a tracer's spans come
+        # in runs, and comparing with one tail costs less than hashing it.
+        self.last_tail: Tuple[Any, Tuple[FrozenAttributes, Optional[Scope]]] = (None, (EMPTY_ATTRIBUTES, None))
         # Lines from another writer may never have a tail to share: stop
         # looking after this many misses without a hit.
         self.misses_left = 64
@@ -296,17 +317,25 @@ class LineDecoder:
     def _fast(self, raw: Union[str, bytes], size: int) -> Optional[SpanRecord]:
         if self.misses_left <= 0:
             return None
-        if type(raw) is bytes:
-            cut = raw.rfind(_TAIL)
+        last_tail, shared = self.last_tail
+        # The last tail holds no later ``,"resource":`` than its first (it
+        # was found by rfind), so a line ending with it is cut where rfind
+        # would cut it.
+        if type(raw) is type(last_tail) and raw.endswith(last_tail) and len(raw) > len(last_tail):
+            cut = len(raw) - len(last_tail)
         else:
-            cut = raw.rfind(_TAIL_TEXT)  # type: ignore[arg-type]
-        if cut <= 0:
-            self.misses_left -= 0 if self.tails else 1
-            return None
-        tail = raw[cut:]
-        shared = self.tails.get(tail)
-        if shared is None:
-            shared = self._learn(tail)
+            if type(raw) is bytes:
+                cut = raw.rfind(_TAIL)
+            else:
+                cut = raw.rfind(_TAIL_TEXT)  # type: ignore[arg-type]
+            if cut <= 0:
+                self.misses_left -= 0 if self.tails else 1
+                return None
+            tail = raw[cut:]
+            shared = self.tails.get(tail)
+            if shared is None:
+                shared = self._learn(tail)
+            self.last_tail = (tail, shared)
         # ``head + "}"`` parses whole only if the head ends after a top-level
         # member, and the tail parsed as an object, so the line is the head's
         # members then the tail's (which win, as they would in json.loads).
@@ -385,7 +414,13 @@ class LineDecoder:
             values = tuple(attributes.values())
             if not _CONTAINERS.isdisjoint(map(type, values)):
                 values = _frozen_values(values, shared.texts)
-            values = shared.shared_values(values)
+            # shared.shared_values(values), inlined.
+            shared.until_sample -= 1
+            if shared.until_sample < 0:
+                shared.until_sample = _SAMPLE_EVERY
+                shared._learn(values)
+            get_text = shared.texts.get
+            values = tuple(map(get_text, values, values))
             keys = shared.keysets.get(keys) or shared.keys(keys)
         elif not attributes and (attributes is None or type(attributes) is dict):
             keys = values = ()
@@ -430,12 +465,18 @@ class LineDecoder:
         self_.links = self._links(links) if links else ()
         self_.resource = resource
         self_.scope = scope
-        self_.trace_state = str(get("trace_state") or "")
+        state = get("trace_state")
+        self_.trace_state = str(state) if state else ""
         test = get("test")
         if test is not None:
-            if type(test) is not str:
+            # Spans come a test at a time: most share the previous span's test.
+            if test == shared.last_test:
+                test = shared.last_test
+            elif type(test) is str:
+                test = shared.test(test)
+            else:
                 raise _Fallback
-            self_._test = shared.texts.get(test) or shared.text(test)
+            self_._test = test
         self_._size = size
         self_.__class__ = SpanRecord
         return self_  # type: ignore[no-any-return]
