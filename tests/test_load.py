@@ -137,6 +137,19 @@ def test_the_spans_of_one_test_share_its_name_as_recorded_ones_do(tmp_path):
     assert loaded[2].test is loaded[5].test
 
 
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["text", "bytes"])
+def test_lines_of_tracers_taking_turns_decode_as_the_general_path(as_bytes):
+    one = {"resource": {"service.name": "shop"}, "scope": Scope("shop.web", "1.2")}
+    two = {"resource": {"service.name": "cart"}, "scope": Scope("cart", None)}
+    lines = [record_line(_rich(span_id=i + 1, **kind)) for i, kind in enumerate([one, one, two, one, two, two])]
+    # The same tail without its newline, then a line whose head holds another tail's text.
+    lines += [lines[0].rstrip("\n"), lines[2].replace('"name"', '"x":' + json.dumps(lines[0][-60:]) + ',"name"', 1)]
+    decoder = LineDecoder(Shared())
+    for line in lines:
+        raw = line.encode("utf-8") if as_bytes else line
+        assert _outcome(decoder.decode, raw) == _outcome(lambda x: record_from_dict(json.loads(x)), raw)
+
+
 # -- over-long lines ------------------------------------------------------
 
 

@@ -321,7 +321,11 @@ class LineDecoder:
         # The last tail holds no later ``,"resource":`` than its first (it
         # was found by rfind), so a line ending with it is cut where rfind
         # would cut it.
-        if type(raw) is type(last_tail) and raw.endswith(last_tail) and len(raw) > len(last_tail):
+        if (
+            type(raw) is type(last_tail)
+            and raw.endswith(last_tail)  # type: ignore[arg-type]
+            and len(raw) > len(last_tail)
+        ):
             cut = len(raw) - len(last_tail)
         else:
             if type(raw) is bytes:
@@ -332,9 +336,7 @@ class LineDecoder:
                 self.misses_left -= 0 if self.tails else 1
                 return None
             tail = raw[cut:]
-            shared = self.tails.get(tail)
-            if shared is None:
-                shared = self._learn(tail)
+            shared = self.tails.get(tail) or self._learn(tail)
             self.last_tail = (tail, shared)
         # ``head + "}"`` parses whole only if the head ends after a top-level
         # member, and the tail parsed as an object, so the line is the head's
