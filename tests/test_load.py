@@ -152,6 +152,39 @@ def test_lines_of_tracers_taking_turns_decode_as_the_general_path(as_bytes):
         assert (fast.resource, fast.scope, fast.test) == (general.resource, general.scope, general.test)
 
 
+def _otlp_outcome(decode, line):
+    errors = []
+    try:
+        records = decode(line, errors.append)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+    return [(r, r.resource, r.scope, r.test) for r in records], [str(e) for e in errors]
+
+
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["text", "bytes"])
+def test_otlp_lines_of_tracers_taking_turns_decode_as_the_general_path(as_bytes):
+    from pytest_tracestore.otlp import OtlpLineDecoder, records_from_traces_data
+
+    one = {"resource": {"service.name": "shop"}, "scope": Scope("shop.web", "1.2")}
+    two = {"resource": {"service.name": "cart"}, "scope": Scope("cart", None)}
+    kinds = [one, one, two, one, two, two]
+    records = [_rich(span_id=i + 1, **kind).replace(test=f"t.py::test_{i // 2}") for i, kind in enumerate(kinds)]
+    lines = [record_to_otlp_line(r) for r in records]
+    key = '{"key":"http.method","value":{"stringValue":"GET"}}'
+    # The same key set again, then with a key twice and with the test key not last.
+    lines += [lines[0], lines[0].replace(key, key + "," + key, 1)]
+    lines.append(lines[2].replace(key, '{"key":"test.case.name","value":{"stringValue":"x"}},' + key, 1))
+    lines.append(lines[3].replace('"stringValue":"GET"', '"stringValue":null', 1))
+    decoder = OtlpLineDecoder(Shared())
+
+    def general(line, on_error):
+        return records_from_traces_data(json.loads(line), on_error=on_error)
+
+    for line in lines:
+        raw = line.encode("utf-8") if as_bytes else line
+        assert _otlp_outcome(decoder.decode, raw) == _otlp_outcome(general, raw)
+
+
 # -- over-long lines ------------------------------------------------------
 
 

@@ -634,6 +634,11 @@ class OtlpLineDecoder:
         # imports this module, not the other way round.
         self.shared = shared
         self.openings: Dict[str, Optional[Tuple[FrozenAttributes, Optional[Scope]]]] = {}
+        # The previous line's opening and what it gave: a tracer's spans come
+        # in runs, and comparing with one opening costs less than hashing it.
+        self.last_opening: Tuple[str, Optional[Tuple[FrozenAttributes, Optional[Scope]]]] = ("", None)
+        # Attribute key sets already found free of duplicates and of the test key.
+        self.plain_keys: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
 
     def decode(
         self, raw: Union[str, bytes], on_error: Callable[[ValueError], None]
@@ -653,15 +658,24 @@ class OtlpLineDecoder:
     def _fast(
         self, text: str, on_error: Callable[[ValueError], None]
     ) -> Optional[List[SpanRecord]]:
-        cut = text.find(_SPANS_KEY)
-        if cut < 0 or not text.endswith(_CLOSE):
+        if not text.endswith(_CLOSE):
             return None
-        cut += len(_SPANS_KEY)
-        opening = text[:cut]
-        if opening in self.openings:
-            shared = self.openings[opening]
+        opening, shared = self.last_opening
+        # An opening ends with its first ``"spans":[`` (which cannot overlap
+        # itself), so a line starting with it is cut where find would cut it.
+        if opening and text.startswith(opening):
+            cut = len(opening)
         else:
-            shared = self._learn(opening)
+            cut = text.find(_SPANS_KEY)
+            if cut < 0:
+                return None
+            cut += len(_SPANS_KEY)
+            opening = text[:cut]
+            if opening in self.openings:
+                shared = self.openings[opening]
+            else:
+                shared = self._learn(opening)
+            self.last_opening = (opening, shared)
         if shared is None:
             return None
         # The opening was checked to leave the parser inside the one spans
@@ -818,14 +832,20 @@ class OtlpLineDecoder:
             keys.append(key)
             values.append(value)
         key_tuple = tuple(keys)
+        found = self.plain_keys.get(key_tuple)
+        if found is None:
+            found = self._plain_keys(key_tuple)
+        return make_attributes(found, self.shared.shared_values(tuple(values)))
+
+    def _plain_keys(self, keys: Tuple[str, ...]) -> Tuple[str, ...]:
+        """The shared tuple of ``keys``, checked once; :class:`_Slow` if they repeat or hold the test key."""
         # A test attribute anywhere but last is the general path's to take out.
-        if len(set(key_tuple)) != len(key_tuple) or TEST_ATTRIBUTE in key_tuple:
+        if len(set(keys)) != len(keys) or TEST_ATTRIBUTE in keys:
             raise _Slow
-        shared = self.shared
-        return make_attributes(
-            shared.keysets.get(key_tuple) or shared.keys(key_tuple),
-            shared.shared_values(tuple(values)),
-        )
+        found = self.shared.keysets.get(keys) or self.shared.keys(keys)
+        if len(self.plain_keys) < _CACHE_LIMIT:
+            self.plain_keys[keys] = found
+        return found
 
     def _events(self, items: Any) -> Tuple[SpanEvent, ...]:
         if items is None:
