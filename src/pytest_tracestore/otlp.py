@@ -24,7 +24,7 @@ import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from . import fastjson
 from .base import is_traces_data
@@ -74,6 +74,8 @@ _INT64_MAX = (1 << 63) - 1
 
 # -- encoding -----------------------------------------------------------
 
+
+_T = TypeVar("_T")
 
 def _any_value(value: Any) -> Dict[str, Any]:
     # bool before int: True is an int in Python, but a boolValue in OTLP.
@@ -197,12 +199,12 @@ def _find_group(groups: List[Tuple[Any, Any]], index: Dict[Any, int], key: Any) 
     return found
 
 
-def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
-    """Return one OTLP/JSON ``TracesData`` dict holding ``records``.
+def group_spans(records: Iterable[SpanRecord], encode: Callable[[SpanRecord], _T]) -> List[Tuple[Any, Any]]:
+    """``[(resource, [(scope, [encode(record), ...]), ...]), ...]``, as ``TracesData`` groups spans.
 
-    Spans are grouped per resource and then per instrumentation scope, each
-    group in the order its first span comes; spans keep their order within a
-    group.  The result is ready for ``json.dumps``.
+    Each group in the order its first span comes; spans keep their order
+    within a group.  A record that is not a :class:`SpanRecord` is a
+    :class:`ValueError`.
     """
     resources: List[Tuple[Any, Any]] = []
     resource_index: Dict[Any, int] = {}
@@ -215,9 +217,19 @@ def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
             scope_indexes.append({})
         scopes = resources[r][1]
         s = _find_group(scopes, scope_indexes[r], record.scope)
-        scopes[s][1].append(_span_dict(record))
+        scopes[s][1].append(encode(record))
+    return resources
+
+
+def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
+    """Return one OTLP/JSON ``TracesData`` dict holding ``records``.
+
+    Spans are grouped per resource and then per instrumentation scope, each
+    group in the order its first span comes; spans keep their order within a
+    group.  The result is ready for ``json.dumps``.
+    """
     resource_spans = []
-    for resource, scopes in resources:
+    for resource, scopes in group_spans(records, _span_dict):
         resource_dict: Dict[str, Any] = {}
         if resource:
             resource_dict["attributes"] = _key_values(resource)

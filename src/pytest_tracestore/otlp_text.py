@@ -24,8 +24,8 @@ from .otlp import (
     _STATUS_NUMBER,
     TEST_ATTRIBUTE,
     _any_value,
-    _find_group,
     _scope_spans,
+    group_spans,
 )
 from .record import FrozenAttributes, Scope, SpanRecord
 from .serialize import _CACHE_LIMIT, dumps_line
@@ -169,19 +169,7 @@ class OtlpTextEncoder:
 
     def traces_data(self, records: Iterable[SpanRecord]) -> str:
         """``records`` as one ``TracesData``, grouped as ``records_to_traces_data`` groups them."""
-        resources: List[Tuple[Any, Any]] = []
-        resource_index: Dict[Any, int] = {}
-        scope_indexes: List[Dict[Any, int]] = []
-        span = self.span
-        for record in records:
-            if not isinstance(record, SpanRecord):
-                raise ValueError(f"expected a SpanRecord, got {record!r}")
-            r = _find_group(resources, resource_index, record.resource)
-            if r == len(scope_indexes):
-                scope_indexes.append({})
-            scopes = resources[r][1]
-            s = _find_group(scopes, scope_indexes[r], record.scope)
-            scopes[s][1].append(span(record))
+        resources = group_spans(records, self.span)
         return '{"resourceSpans":[' + ",".join(map(self._resource_spans, resources)) + "]}"
 
     def _resource_spans(self, group: Tuple[Any, List[Tuple[Any, List[str]]]]) -> str:
