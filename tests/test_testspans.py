@@ -380,3 +380,40 @@ def test_wait_messages_say_what_is_missing(pytester, xdist_args):
         "E * <SpanRecord 'GET /items' *>: kind is CLIENT",
     ])
     assert "store.py" not in result.stdout.str()  # the helpers hide their own frames
+
+
+@XDIST
+def test_spans_are_owned_by_their_tests_and_the_test_span_is_not_still_open(pytester, xdist_args):
+    # Every test's spans share the session span's trace, begun outside any
+    # test: each span belongs to the test it started in, and a test's own
+    # span, open until its teardown is over, is never reported as left open.
+    pytester.makepyfile(
+        '''
+        from opentelemetry import trace
+
+        tracer = trace.get_tracer("app")
+
+        def test_one(trace_store):
+            with tracer.start_as_current_span("one"):
+                pass
+            assert [s.name for s in trace_store.spans()] == ["one"]
+
+        def test_two(trace_store):
+            tracer.start_span("left.open")
+            with tracer.start_as_current_span("two"):
+                pass
+            assert [s.name for s in trace_store.spans()] == ["two"]
+        '''
+    )
+    result = pytester.runpytest_subprocess(
+        "--trace-store-test-spans", "--trace-store-path", "run.jsonl", "-rA", *xdist_args
+    )
+    assert result.ret == 0, result.stdout.str()
+    owners = {s["name"]: s.get("test") for s in spans_of(pytester)}
+    assert owners["one"] == "test_spans_are_owned_by_their_tests_and_the_test_span_is_not_still_open.py::test_one"
+    assert owners["two"].endswith("::test_two")
+    assert owners["pytest session"] is None
+    sections = [line for line in result.stdout.lines if "(still open)" in line]
+    assert len(sections) == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*left.open trace=*"])
+    assert not any("::test_one trace=" in line or "::test_two trace=" in line for line in result.stdout.lines)

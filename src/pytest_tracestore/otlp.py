@@ -24,7 +24,7 @@ import binascii
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from . import fastjson
 from .base import is_traces_data
@@ -74,6 +74,8 @@ _INT64_MAX = (1 << 63) - 1
 
 # -- encoding -----------------------------------------------------------
 
+
+_T = TypeVar("_T")
 
 def _any_value(value: Any) -> Dict[str, Any]:
     # bool before int: True is an int in Python, but a boolValue in OTLP.
@@ -197,6 +199,36 @@ def _find_group(groups: List[Tuple[Any, Any]], index: Dict[Any, int], key: Any) 
     return found
 
 
+def group_spans(records: Iterable[SpanRecord], encode: Callable[[SpanRecord], _T]) -> List[Tuple[Any, Any]]:
+    """``[(resource, [(scope, [encode(record), ...]), ...]), ...]``, as ``TracesData`` groups spans.
+
+    Each group in the order its first span comes; spans keep their order
+    within a group.  A record that is not a :class:`SpanRecord` is a
+    :class:`ValueError`.
+    """
+    resources: List[Tuple[Any, Any]] = []
+    resource_index: Dict[Any, int] = {}
+    scope_indexes: List[Dict[Any, int]] = []
+    # The spans of one trace mostly share one resource and scope object:
+    # the previous span's group is taken without hashing them again.
+    last: Tuple[Any, Any, Any] = (None, None, None)
+    for record in records:
+        if not isinstance(record, SpanRecord):
+            raise ValueError(f"expected a SpanRecord, got {record!r}")
+        resource, scope = record.resource, record.scope
+        if resource is last[0] and scope is last[1]:
+            group = last[2]
+        else:
+            r = _find_group(resources, resource_index, resource)
+            if r == len(scope_indexes):
+                scope_indexes.append({})
+            scopes = resources[r][1]
+            group = scopes[_find_group(scopes, scope_indexes[r], scope)][1]
+            last = (resource, scope, group)
+        group.append(encode(record))
+    return resources
+
+
 def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
     """Return one OTLP/JSON ``TracesData`` dict holding ``records``.
 
@@ -204,20 +236,8 @@ def records_to_traces_data(records: Iterable[SpanRecord]) -> Dict[str, Any]:
     group in the order its first span comes; spans keep their order within a
     group.  The result is ready for ``json.dumps``.
     """
-    resources: List[Tuple[Any, Any]] = []
-    resource_index: Dict[Any, int] = {}
-    scope_indexes: List[Dict[Any, int]] = []
-    for record in records:
-        if not isinstance(record, SpanRecord):
-            raise ValueError(f"expected a SpanRecord, got {record!r}")
-        r = _find_group(resources, resource_index, record.resource)
-        if r == len(scope_indexes):
-            scope_indexes.append({})
-        scopes = resources[r][1]
-        s = _find_group(scopes, scope_indexes[r], record.scope)
-        scopes[s][1].append(_span_dict(record))
     resource_spans = []
-    for resource, scopes in resources:
+    for resource, scopes in group_spans(records, _span_dict):
         resource_dict: Dict[str, Any] = {}
         if resource:
             resource_dict["attributes"] = _key_values(resource)

@@ -24,8 +24,8 @@ from .otlp import (
     _STATUS_NUMBER,
     TEST_ATTRIBUTE,
     _any_value,
-    _find_group,
     _scope_spans,
+    group_spans,
 )
 from .record import FrozenAttributes, Scope, SpanRecord
 from .serialize import _CACHE_LIMIT, dumps_line
@@ -187,27 +187,7 @@ class OtlpTextEncoder:
 
     def traces_data(self, records: Iterable[SpanRecord]) -> str:
         """``records`` as one ``TracesData``, grouped as ``records_to_traces_data`` groups them."""
-        resources: List[Tuple[Any, Any]] = []
-        resource_index: Dict[Any, int] = {}
-        scope_indexes: List[Dict[Any, int]] = []
-        span = self.span
-        # The spans of one trace mostly share one resource and scope object:
-        # the previous span's group is taken without hashing them again.
-        last: Tuple[Any, Any, Any] = (None, None, None)
-        for record in records:
-            if not isinstance(record, SpanRecord):
-                raise ValueError(f"expected a SpanRecord, got {record!r}")
-            resource, scope = record.resource, record.scope
-            if resource is last[0] and scope is last[1]:
-                group = last[2]
-            else:
-                r = _find_group(resources, resource_index, resource)
-                if r == len(scope_indexes):
-                    scope_indexes.append({})
-                scopes = resources[r][1]
-                group = scopes[_find_group(scopes, scope_indexes[r], scope)][1]
-                last = (resource, scope, group)
-            group.append(span(record))
+        resources = group_spans(records, self.span)
         return '{"resourceSpans":[' + ",".join(map(self._resource_spans, resources)) + "]}"
 
     def _resource_spans(self, group: Tuple[Any, List[Tuple[Any, List[str]]]]) -> str:

@@ -827,6 +827,10 @@ class TraceStorePlugin:
     def _add_open_section(self, run: _TestRun) -> None:
         """Name the spans the test started that are still open as its teardown ends."""
         still_open = run.scope.still_open()
+        if self.test_spans is not None:
+            # The test's own span ends once its teardown is over, as it should.
+            own = self.test_spans.own_span_id(run.item)
+            still_open = [span for span in still_open if span.span_id != own]
         if not still_open:
             return
         from .attribution import render_open

@@ -305,6 +305,13 @@ class TestSpans:
             self._running = outer
             running.end()
 
+    def own_span_id(self, item: pytest.Item) -> Optional[str]:
+        """The span id of ``item``'s own span while it runs: open until its teardown is over."""
+        running = self._running
+        if running is None or running.item is not item:
+            return None
+        return _ids(running.span)[1]
+
     def report(self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
         """Note one phase's report on the running test's span."""
         running = self._running
