@@ -13,7 +13,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from pytest_tracestore import SpanRecord, TraceStore
+from pytest_tracestore import ScopedTraceStore, SpanRecord, TraceStore
 from pytest_tracestore.attribution import Attribution, fixture_owner
 from pytest_tracestore.cli import main
 from pytest_tracestore.codecs import codec_for
@@ -533,3 +533,9 @@ def test_a_trace_begun_outside_every_test_leaves_each_span_to_the_test_it_starte
             received = make_record(trace_id=trace_id, span_id=77, start_time=time.time_ns())
             assert attribution.claim(received).test == "t.py::test_b"
     assert _owners(processor) == {"a": "t.py::test_a", "b": "t.py::test_b", "session": None}
+
+
+@pytest.mark.parametrize("test", ["", 3, b"t.py::x"])
+def test_a_scoped_store_for_a_test_that_is_no_node_id_is_a_value_error(test):
+    with pytest.raises(ValueError, match=f"invalid test {test!r}"):
+        ScopedTraceStore(TraceStore(), test=test)

@@ -166,6 +166,36 @@ def test_the_processor_fixture_on_a_joined_provider_records_each_span_once(pytes
 
 
 @XDIST
+def test_a_provider_given_the_processor_fixture_and_then_set_as_global_records_each_span_once(
+    pytester, xdist_args
+):
+    # Made at conftest import, before the plugin watches providers; given the
+    # processor by hand, then set as the global one, which joins it.
+    pytester.makeconftest(
+        """
+        from opentelemetry.sdk.trace import TracerProvider
+
+        PROVIDER = TracerProvider()
+        """
+    )
+    pytester.makepyfile(
+        """
+        from opentelemetry import trace
+        from conftest import PROVIDER
+
+        def test_once(trace_store_processor, trace_store):
+            PROVIDER.add_span_processor(trace_store_processor)
+            trace.set_tracer_provider(PROVIDER)
+            with trace.get_tracer("app").start_as_current_span("op"):
+                pass
+            assert len(trace_store.spans(name="op")) == 1
+        """
+    )
+    pytester.runpytest_subprocess("--trace-store-path", "run.jsonl", *xdist_args).assert_outcomes(passed=1)
+    assert [x["name"] for x in lines(pytester.path / "run.jsonl")] == ["op"]
+
+
+@XDIST
 def test_an_opentelemetry_test_utils_testbase_suite_passes_unchanged(pytester, xdist_args):
     pytest.importorskip("opentelemetry.test.test_base")
     pytester.makepyfile(

@@ -97,12 +97,14 @@ def test_each_test_gets_a_span_that_the_apps_spans_nest_under(pytester, xdist_ar
     xpass = spans["test_shop.py::test_strict_xpass"]
     assert xpass["status"] == "ERROR"
     assert xpass["attributes"]["test.case.result.status"] == "fail"
-    # Every test's span is a child of its process's session span.
+    # Every test's span begins a trace of its own, linked to its process's session span.
     sessions = {s["span_id"]: s for s in session_spans(spans_of(pytester))}
-    for name, span in spans.items():
-        if name.startswith("test_shop.py::"):
-            assert span["parent_span_id"] in sessions, name
-            assert span["trace_id"] == sessions[span["parent_span_id"]]["trace_id"]
+    tests = [span for name, span in spans.items() if name.startswith("test_shop.py::")]
+    for span in tests:
+        assert span["parent_span_id"] is None, span["name"]
+        (link,) = span["links"]
+        assert link["span_id"] in sessions and link["trace_id"] == sessions[link["span_id"]]["trace_id"]
+    assert len({span["trace_id"] for span in tests}) == len(tests)
     # The app's spans, in setup, call and teardown, are the test's children.
     for name in ("db connect", "checkout", "db close"):
         assert spans[name]["parent_span_id"] == passed["span_id"], name
@@ -246,9 +248,13 @@ def test_an_incoming_traceparent_parents_the_session_span_and_workers_hang_below
         assert all(s["parent_span_id"] == root["span_id"] for s in workers)
     else:
         assert workers == []
-    # The whole run, workers and the app's spans included, is in the CI job's trace.
-    assert {s["trace_id"] for s in spans} == {INCOMING_TRACE}
-    assert {s.get("trace_state") for s in spans} == {"ci=build-7"}
+    # The session is in the CI job's trace, and each test's trace links to
+    # its process's session span.
+    assert {s["trace_id"] for s in sessions} == {INCOMING_TRACE}
+    assert {s.get("trace_state") for s in sessions} == {"ci=build-7"}
+    tests = [s for s in spans if s["name"].startswith("test_shop.py::")]
+    assert len(tests) == 4
+    assert all(s["links"][0]["span_id"] in {x["span_id"] for x in sessions} for s in tests)
 
 
 def test_an_unsampled_incoming_traceparent_still_records_the_run(pytester, monkeypatch):
@@ -258,7 +264,8 @@ def test_an_unsampled_incoming_traceparent_still_records_the_run(pytester, monke
     spans = by_name(spans_of(pytester))
     assert spans["pytest session"]["parent_span_id"] == INCOMING_SPAN
     assert {"checkout", "charge", "test_shop.py::test_passes"} <= spans.keys()
-    assert {s["trace_id"] for s in spans.values()} == {INCOMING_TRACE}
+    assert spans["pytest session"]["trace_id"] == INCOMING_TRACE
+    assert spans["checkout"]["trace_id"] == spans["test_shop.py::test_passes"]["trace_id"]
 
 
 def test_a_malformed_incoming_traceparent_is_a_warning(pytester, monkeypatch):
@@ -384,9 +391,8 @@ def test_wait_messages_say_what_is_missing(pytester, xdist_args):
 
 @XDIST
 def test_spans_are_owned_by_their_tests_and_the_test_span_is_not_still_open(pytester, xdist_args):
-    # Every test's spans share the session span's trace, begun outside any
-    # test: each span belongs to the test it started in, and a test's own
-    # span, open until its teardown is over, is never reported as left open.
+    # Each span belongs to the test it started in, and a test's own span,
+    # open until its teardown is over, is never reported as left open.
     pytester.makepyfile(
         '''
         from opentelemetry import trace

@@ -309,6 +309,14 @@ class ProviderWatch:
         return property(_tracer)
 
 
+def span_processors(provider: Any) -> tuple[Any, ...]:
+    """The span processors an SDK ``TracerProvider`` holds; ``()`` for another kind of provider."""
+    # Private: the SDK lists a provider's processors nowhere public.
+    active = getattr(provider, "_active_span_processor", None)
+    held = getattr(active, "_span_processors", ())
+    return tuple(held) if isinstance(held, tuple) else ()
+
+
 def tracer_of(provider: Any, name: str, version: Any, schema_url: Any, attributes: Any) -> Any:
     """``provider.get_tracer(...)``, with scope attributes only where the SDK takes them."""
     if attributes is None:

@@ -254,7 +254,7 @@ class Attribution:
         owner = self.owner_of_record(record)
         if owner is None:
             return record
-        return with_test(record, owner)
+        return record._owned_by(owner)
 
 
 def render_open(spans: List[OpenSpan], now_ns: Optional[int] = None) -> str:
@@ -275,11 +275,3 @@ def render_open(spans: List[OpenSpan], now_ns: Optional[int] = None) -> str:
         )
     return "\n".join(lines)
 
-
-def with_test(record: SpanRecord, test: Optional[str]) -> SpanRecord:
-    """A copy of a trusted record with another owner; its memory estimate kept."""
-    from .record import _RECORD_FIELDS, make_record
-
-    fields = dict(zip(_RECORD_FIELDS, record._key()))
-    fields["test"] = test
-    return make_record(**fields, _size=record._size)  # type: ignore[attr-defined]

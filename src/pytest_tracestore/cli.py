@@ -52,7 +52,7 @@ from .parse import read_records, read_records_and_lines
 from .query import Query
 from .record import KINDS, STATUSES, SpanRecord, _same_value, format_duration
 from .render import error_summary, plural, tree_rows
-from .section import trace_shape
+from .section import show_command, trace_shape
 from .selection import SpanSelection, add_selection_arguments
 from .serialize import dumps_line, encode_line, record_to_dict
 from .store import TraceStore
@@ -503,7 +503,7 @@ def _write_failure(
     hidden = len(spans) - len(keep)
     if hidden:
         more = f"… {plural(hidden, 'more span')}"
-        out.write(style.dim(f"{more}: {PROG} show {args.file} {spans[0].trace_id}") + "\n")
+        out.write(style.dim(f"{more}: {show_command(args.file, spans[0].trace_id)}") + "\n")
     if len(group) > 1:
         others = " ".join(t[0].trace_id for t in group[1:_MAX_ALIKE_IDS + 1])
         rest = len(group) - 1 - _MAX_ALIKE_IDS

@@ -321,9 +321,7 @@ class FileBasedSpanProcessor(SpanProcessor):
                 raise TypeError(f"expected a SpanRecord or None, got {result!r}")
             if result is not None and result.test is None and record.test is not None:
                 # A record the transform built anew still belongs to the span's test.
-                from .attribution import with_test
-
-                result = with_test(result, record.test)
+                result = result._owned_by(record.test)
             return result
         except Exception as exc:  # keep the span as it was rather than lose it
             self._warn_once("transform a span for", exc)

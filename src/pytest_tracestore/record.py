@@ -588,6 +588,12 @@ class SpanRecord:
         fields.update(changes)
         return SpanRecord(**fields)
 
+    def _owned_by(self, test: Optional[str]) -> SpanRecord:
+        """A copy owned by ``test``, unchecked: for a record already checked, on the recording path."""
+        fields = dict(zip(_RECORD_FIELDS, self._key()))
+        fields["test"] = test
+        return make_record(**fields, _size=self._size)  # type: ignore[attr-defined]
+
     # -- derived values -------------------------------------------------
 
     @property

@@ -1015,6 +1015,8 @@ class ScopedTraceStore(TraceStore):
         *,
         test: str | None = None,
     ) -> None:
+        if test is not None and (not isinstance(test, str) or not test):
+            raise ValueError(f"invalid test {test!r}: expected a node id")
         super().__init__(max_spans=max_spans, max_bytes=max_bytes)
         self._session = session
         self._test = test

@@ -8,6 +8,12 @@ the current context carries it, so the app's spans nest under it, and
 started by the test joins its trace.  The attributes follow OpenTelemetry's
 ``test.*`` and ``code.*`` semantic conventions.
 
+Each test's span begins a trace of its own, with a link to the session
+span, rather than being the session span's child: a test is then one trace
+(what its report section, the trace page and ``show`` open, and the trace
+that decides which test owns a span), and a long run is not one trace of
+every span it made.
+
 A pytest-xdist controller makes a session span too and leaves it in its
 environment for the session, so each worker, which it starts with that
 environment, makes its own session span under it.
@@ -286,14 +292,17 @@ class TestSpans:
         from opentelemetry import context as otel_context
         from opentelemetry import trace
 
+        session = trace.get_current_span(self._session_context).get_span_context()
         span = self._tracer.start_span(
-            item.nodeid, context=self._session_context, attributes=_item_attributes(item)
+            item.nodeid,
+            context=otel_context.Context(),  # a root: the test's own trace
+            links=[trace.Link(session)],
+            attributes=_item_attributes(item),
         )
         running = _TestSpan(item, span)
         outer, self._running = self._running, running
-        opened: Any = otel_context.get_value(OPEN_SPANS_KEY, self._session_context) or frozenset()
         ctx = otel_context.set_value(
-            OPEN_SPANS_KEY, opened | {_ids(span)}, trace.set_span_in_context(span)
+            OPEN_SPANS_KEY, frozenset({_ids(span)}), trace.set_span_in_context(span)
         )
         token = otel_context.attach(ctx)
         environment = _Environment(ctx)
