@@ -200,14 +200,6 @@ class Attribution:
             return
         scope.open.pop(span_id, None)
 
-    def owner(self, span: Any) -> Optional[str]:
-        """The owner of an SDK span that is ending (and forget its start)."""
-        try:
-            context = span.get_span_context()
-        except AttributeError:
-            return self.current
-        return self.owner_of_context(context)
-
     def owner_of_context(self, context: Any) -> Optional[str]:
         """:meth:`owner`, from the ending span's context (trace id and span id at 0 and 1)."""
         span_id = context[_SPAN_ID]

@@ -265,8 +265,9 @@ class Providers:
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
 
-        provider = TracerProvider()
+        # Copied first: the provider may be joined as it is made.
         before = self.joined.copy()
+        provider = TracerProvider()
         self.join(provider)
         self.joined = before  # the header tells of it; the summary tells of the app's
         trace.set_tracer_provider(provider)
