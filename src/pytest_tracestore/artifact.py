@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from .codecs import LineCodec
+from .pieces import FileLine
 from .serialize import encode_line
 
 __all__ = ["ArtifactFile", "FileState", "FileEvent", "TRANSITIONS", "MIN_SLACK"]
@@ -27,6 +28,14 @@ __all__ = ["ArtifactFile", "FileState", "FileEvent", "TRANSITIONS", "MIN_SLACK"]
 # before it is rewritten, so trimming costs O(1) per span amortised: a
 # rewrite copies the cap's lines, once per slack spans.
 MIN_SLACK = 4096
+
+#: One line's bytes as written: whole, or in pieces that one writev(2) appends.
+Data = Union[bytes, Tuple[bytes, ...]]
+
+try:
+    _IOV_MAX = max(os.sysconf("SC_IOV_MAX"), 16)
+except (AttributeError, OSError, ValueError):  # no sysconf (Windows), or no such name
+    _IOV_MAX = 16
 
 
 class FileState(enum.Enum):
@@ -128,7 +137,7 @@ class ArtifactFile:
         # The bytes the file holds, as far as this object knows.
         self._size = 0
         # Lines the disk did not take, oldest first, with their end times.
-        self._pending: Deque[Tuple[bytes, int]] = deque()
+        self._pending: Deque[Tuple[Data, int]] = deque()
         self._slack = max(max_lines, MIN_SLACK)
         self._trim_at = max_lines + self._slack
         self._backoff = self._slack
@@ -182,18 +191,24 @@ class ArtifactFile:
 
     # -- appending --------------------------------------------------------
 
-    def append(self, line: str, end_time: int) -> None:
+    def append(self, line: FileLine, end_time: int) -> None:
         """Append one line (newline included) for a span that ended at ``end_time``.
 
-        A line the disk does not take waits, in order, for the next append
-        or :meth:`flush`.  Interrupted (``KeyboardInterrupt``), the line is
-        in the file or waiting, never both, never neither.
+        ``line`` is its text, or its UTF-8 in pieces (:mod:`.pieces`), written
+        as one ``writev(2)``: one append either way.  A line the disk does not
+        take waits, in order, for the next append or :meth:`flush`.
+        Interrupted (``KeyboardInterrupt``), the line is in the file or
+        waiting, never both, never neither.
         """
-        try:
-            data = line.encode("utf-8")
-        except UnicodeEncodeError:
-            # A lone surrogate in a str attribute becomes a \u escape.
-            data = encode_line(line)
+        data: Data
+        if isinstance(line, str):
+            try:
+                data = line.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate in a str attribute becomes a \u escape.
+                data = encode_line(line)
+        else:
+            data = line
         if self._fd is None:
             return
         if not self.owner:
@@ -212,7 +227,7 @@ class ArtifactFile:
         elif len(self._sizes) >= self._trim_at and self.owner:
             self.trim()
 
-    def _wait(self, data: bytes, end_time: int) -> None:
+    def _wait(self, data: Data, end_time: int) -> None:
         pending = self._pending
         pending.append((data, end_time))
         # Past the cap, the oldest would be trimmed away once written anyway.
@@ -235,7 +250,7 @@ class ArtifactFile:
             pending.popleft()
         return not pending
 
-    def _write(self, data: bytes, end_time: int) -> bool:
+    def _write(self, data: Data, end_time: int) -> bool:
         """Write one line; whether it is in the file whole (else it must be written again).
 
         Interrupted, it sets ``_interrupted_write_landed`` before raising.
@@ -243,16 +258,22 @@ class ArtifactFile:
         fd = self._fd
         assert fd is not None
         state = self.state
-        if state is FileState.TORN:
-            data = b"\n" + data
+        if isinstance(data, bytes):
+            if state is FileState.TORN:
+                data = b"\n" + data
+            length = len(data)
+        else:
+            if state is FileState.TORN:
+                data = (b"\n",) + data
+            length = _length(data)
         size, lines = self._size, len(self._sizes)
         try:
-            written = os.write(fd, data)
-            if written < len(data):
+            written = os.write(fd, data) if isinstance(data, bytes) else _write_pieces(fd, data)
+            if written < length:
                 _write_rest(fd, data, written)
             # Noted inline, not through _on(): this runs once per span.
-            self._size = size + len(data)
-            self._sizes.append(len(data))
+            self._size = size + length
+            self._sizes.append(length)
             self._ends.append(end_time)
             if state is not FileState.EXACT:
                 self._on(FileEvent.WROTE)
@@ -268,7 +289,7 @@ class ArtifactFile:
         except BaseException:
             # KeyboardInterrupt and the like: the file's size tells whether
             # the line got in, and the bookkeeping follows it.
-            self._interrupted_write_landed = self._reconcile((size, lines, state), len(data), end_time)
+            self._interrupted_write_landed = self._reconcile((size, lines, state), length, end_time)
             raise
         if self.fsync:
             # Apart from the write: the line is in the file, and a failed sync
@@ -501,14 +522,43 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _write_rest(fd: int, data: bytes, written: int) -> None:
-    """Finish writing what one write(2) did not take whole (a signal, a nearly full disk)."""
-    view = memoryview(data)[written:]
-    while view:
+def _length(pieces: Tuple[bytes, ...]) -> int:
+    return sum(map(len, pieces))
+
+
+def _write_pieces(fd: int, pieces: Tuple[bytes, ...]) -> int:
+    """Write a line's pieces with one system call, as one append; how many bytes it took."""
+    if hasattr(os, "writev") and len(pieces) <= _IOV_MAX:
+        return os.writev(fd, pieces)
+    # No writev (Windows), or more pieces than one call takes: joined, it
+    # is still one write.
+    return os.write(fd, b"".join(pieces))
+
+
+def _write_rest(fd: int, data: Data, written: int) -> None:
+    """Finish writing what one write did not take whole (a signal, a nearly full disk)."""
+    views = [memoryview(data)] if isinstance(data, bytes) else [memoryview(p) for p in data]
+    total = sum(map(len, views))
+    views = _after(views, written)
+    while views:
         try:
-            view = view[os.write(fd, view) :]
+            if len(views) == 1 or not hasattr(os, "writev"):
+                took = os.write(fd, views[0])
+            else:
+                took = os.writev(fd, views[:_IOV_MAX])
         except OSError as exc:
-            raise _Torn(len(data) - len(view), exc) from exc
+            raise _Torn(total - sum(map(len, views)), exc) from exc
+        views = _after(views, took)
+
+
+def _after(views: List[memoryview], count: int) -> List[memoryview]:
+    """What is left of ``views`` once their first ``count`` bytes are written."""
+    while views and count >= len(views[0]):
+        count -= len(views[0])
+        views = views[1:]
+    if views and count:
+        views[0] = views[0][count:]
+    return views
 
 
 def _write_message(path: Path, exc: OSError) -> str:

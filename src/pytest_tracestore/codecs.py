@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Type, Uni
 from .base import FORMATS, is_traces_data
 
 if TYPE_CHECKING:
+    from .pieces import FileLine
     from .record import SpanRecord
     from .redact import RedactionPolicy
     from .serialize import _Interner
@@ -39,7 +40,19 @@ class LineCodec:
             record = redaction.redact_record(record)
         return self._encode(record) + "\n"
 
+    def file_line(self, record: SpanRecord, redaction: Optional[RedactionPolicy] = None) -> FileLine:
+        """:meth:`encode`'s line as a file takes it: the text, or, for a record
+        holding a huge string, the same line's UTF-8 in pieces
+        (:func:`~pytest_tracestore.pieces.line_pieces`)."""
+        from .pieces import line_pieces
+
+        if redaction:
+            record = redaction.redact_record(record)
+        pieces = line_pieces(record, self._encode)
+        return self._encode(record) + "\n" if pieces is None else pieces
+
     def _encode(self, record: SpanRecord) -> str:
+        """The record's line without its newline."""
         raise NotImplementedError
 
     def decode(self, line: Line, interner: Optional[_Interner] = None) -> List[SpanRecord]:
@@ -81,6 +94,11 @@ class JsonlCodec(LineCodec):
         from .serialize import record_line
 
         return record_line(record, redaction)
+
+    def _encode(self, record: SpanRecord) -> str:
+        from .serialize import dumps_line, record_to_dict
+
+        return dumps_line(record_to_dict(record))
 
     def decode_data(self, data: Any, interner: Optional[_Interner] = None) -> List[SpanRecord]:
         from .parse import record_from_dict

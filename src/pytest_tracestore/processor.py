@@ -22,6 +22,7 @@ from .base import (
     check_limit,
 )
 from .codecs import codec_for
+from .pieces import FileLine, line_length
 from .record import SpanRecord, estimated_bytes
 from .redact import RedactionPolicy
 from .serialize import SpanConverter
@@ -244,12 +245,12 @@ class FileBasedSpanProcessor(SpanProcessor):
         except Exception as exc:  # never raise into the application
             self._warn_once("convert a span for", exc)
             return
-        if self.transform is not None or not self._codec.native:
-            finished = self._finish(record, line)
-            if finished is None:
-                return
-            record, line = finished
-        self._record(record, line)
+        if self.transform is None and self._codec.native:
+            self._record(record, line)
+            return
+        finished = self._finish(record, line)
+        if finished is not None:
+            self._record(*finished)
 
     def add_record(self, record: SpanRecord) -> None:
         """Record a span built elsewhere (say, received over OTLP) like an ended SDK span.
@@ -269,16 +270,16 @@ class FileBasedSpanProcessor(SpanProcessor):
                 return
             record = result
         try:
-            line = self.line_for(record)
+            line = self._codec.file_line(record, self.redaction)
         except Exception as exc:
             self._warn_once("convert a span for", exc)
             return
         if not record._size:  # type: ignore[attr-defined]
             # Built elsewhere: the memory estimate measures the line just made.
-            object.__setattr__(record, "_size", estimated_bytes(len(line)))
+            object.__setattr__(record, "_size", estimated_bytes(line_length(line)))
         self._record(record, line)
 
-    def _record(self, record: SpanRecord, line: str) -> None:
+    def _record(self, record: SpanRecord, line: FileLine) -> None:
         """Write the line and queue the record, as one step for the lock's other holders."""
         with self._lock:
             if self._closed:
@@ -292,10 +293,11 @@ class FileBasedSpanProcessor(SpanProcessor):
             if len(self._queue) >= self.batch_size or self._urgent:
                 self._drain_locked()
 
-    def _finish(self, record: SpanRecord, line: str) -> Optional[Tuple[SpanRecord, str]]:
+    def _finish(self, record: SpanRecord, line: str) -> Optional[Tuple[SpanRecord, FileLine]]:
         """A converted span's record and line after the transform and in the file's
         format, or ``None`` if it is dropped."""
         changed = False
+        out: FileLine = line
         if self.transform is not None:
             result = self._transformed(record)
             if result is None:
@@ -303,14 +305,14 @@ class FileBasedSpanProcessor(SpanProcessor):
             record, changed = result, result is not record
         if not self._codec.native or changed:
             try:
-                line = self.line_for(record)
+                out = self._codec.file_line(record, self.redaction)
             except Exception as exc:
                 self._warn_once("convert a span for", exc)
                 return None
         if changed and not record._size:  # type: ignore[attr-defined]
             # The memory estimate measures the line just made.
-            object.__setattr__(record, "_size", estimated_bytes(len(line)))
-        return record, line
+            object.__setattr__(record, "_size", estimated_bytes(line_length(out)))
+        return record, out
 
     def _transformed(self, record: SpanRecord) -> Optional[SpanRecord]:
         """:attr:`transform`'s verdict on ``record``: the record to keep, or ``None``."""
