@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from array import array
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 __all__ = ["Batch", "json_batches", "protobuf_batches", "DEFAULT_BATCH"]
 
@@ -120,7 +121,10 @@ def _json_body(cursor: _Cursor, batch: int) -> Iterator[Batch]:
         raise ValueError("malformed JSON body: nested too deeply") from None
 
 
-def _last_batch_alone(batches: Iterator[Batch]) -> Iterator[Batch]:
+_Item = TypeVar("_Item")
+
+
+def _last_batch_alone(batches: Iterator[_Item]) -> Iterator[_Item]:
     """``batches``, each handed on once the next has been read.
 
     The last one comes after the reader has finished, and so after the body
@@ -128,7 +132,7 @@ def _last_batch_alone(batches: Iterator[Batch]) -> Iterator[Batch]:
     not hold the body and the span's line at once.  Batches read before a
     problem with the body are handed on before the ``ValueError``.
     """
-    pending: Optional[Batch] = None
+    pending: Optional[_Item] = None
     try:
         for item in batches:
             if pending is not None:
@@ -238,8 +242,9 @@ def _varint(data: memoryview, pos: int) -> Tuple[int, int]:
             raise ValueError("malformed protobuf body: varint too long")
 
 
-def _fields(data: memoryview) -> Iterator[Tuple[int, Optional[memoryview]]]:
-    """Yield (field number, bytes of a length-delimited field or None) of one message."""
+def _fields(data: memoryview) -> Iterator[Tuple[int, int, int]]:
+    """Yield (field number, start, end) of each field of one message; start and end
+    (offsets in ``data``) are those of a length-delimited field's bytes, else -1."""
     pos = 0
     while pos < len(data):
         tag, pos = _varint(data, pos)
@@ -248,7 +253,7 @@ def _fields(data: memoryview) -> Iterator[Tuple[int, Optional[memoryview]]]:
             size, pos = _varint(data, pos)
             if pos + size > len(data):
                 raise ValueError("malformed protobuf body: a field runs past the end")
-            yield number, data[pos : pos + size]
+            yield number, pos, pos + size
             pos += size
             continue
         if wire == _VARINT:
@@ -259,7 +264,7 @@ def _fields(data: memoryview) -> Iterator[Tuple[int, Optional[memoryview]]]:
             raise ValueError(f"malformed protobuf body: wire type {wire}")
         if pos > len(data):
             raise ValueError("malformed protobuf body: a field runs past the end")
-        yield number, None
+        yield number, -1, -1
 
 
 class _Protobuf:
@@ -289,6 +294,25 @@ class _Protobuf:
             raise ValueError(f"malformed protobuf body: {where}: {exc}") from None
         return self.to_dict(message)
 
+    def spans(self, parts: List[bytes]) -> List[Dict[str, Any]]:
+        """The span dicts of ``parts``, which it empties: each part is let go once
+        parsed, before its dict is made."""
+        parts.reverse()
+        dicts = []
+        while parts:
+            message = self.span()
+            try:
+                message.MergeFromString(parts.pop())
+            except self.error as exc:
+                raise ValueError(f"malformed protobuf body: span: {exc}") from None
+            dicts.append(self.to_dict(message))
+        return dicts
+
+
+#: What the protobuf walker hands on: a batch's resource and scope level
+#: dicts, and its spans' bytes, copied out of the body.
+_Plan = Tuple[Dict[str, Any], Dict[str, Any], List[bytes]]
+
 
 def protobuf_batches(body: bytes, batch: int = DEFAULT_BATCH) -> Iterator[Batch]:
     """Yield the spans of one OTLP/protobuf request body as batches.
@@ -296,23 +320,32 @@ def protobuf_batches(body: bytes, batch: int = DEFAULT_BATCH) -> Iterator[Batch]
     Needs ``opentelemetry-proto`` (``ImportError`` without it).  Raises
     :class:`ValueError` for a body that is not a valid message.
     """
-    return _last_batch_alone(_protobuf_request(_Protobuf(), memoryview(body), batch))
+    proto = _Protobuf()
+    return _protobuf_decoded(proto, _last_batch_alone(_protobuf_request(proto, memoryview(body), batch)))
 
 
-def _protobuf_request(proto: _Protobuf, view: memoryview, batch: int) -> Iterator[Batch]:
-    for number, resource_spans in _fields(view):
-        if number == 1 and resource_spans is not None:
-            yield from _protobuf_resource_spans(proto, resource_spans, batch)
+def _protobuf_decoded(proto: _Protobuf, plans: Iterator[_Plan]) -> Iterator[Batch]:
+    # The spans are parsed here, after the walker: the last batch's once the
+    # walker has finished and let the body go, so that a request of one huge
+    # span never holds the body, the span's bytes and the parsed span at once.
+    for resource, level, parts in plans:
+        yield _batch(resource, level, proto.spans(parts))
 
 
-def _protobuf_resource_spans(proto: _Protobuf, data: memoryview, batch: int) -> Iterator[Batch]:
+def _protobuf_request(proto: _Protobuf, view: memoryview, batch: int) -> Iterator[_Plan]:
+    for number, start, end in _fields(view):
+        if number == 1 and start >= 0:
+            yield from _protobuf_resource_spans(proto, view[start:end], batch)
+
+
+def _protobuf_resource_spans(proto: _Protobuf, data: memoryview, batch: int) -> Iterator[_Plan]:
     resource_parts: List[memoryview] = []
     scope_spans: List[memoryview] = []
-    for number, value in _fields(data):
-        if value is not None and number == 1:
-            resource_parts.append(value)
-        elif value is not None and number == 2:
-            scope_spans.append(value)
+    for number, start, end in _fields(data):
+        if start >= 0 and number == 1:
+            resource_parts.append(data[start:end])
+        elif start >= 0 and number == 2:
+            scope_spans.append(data[start:end])
     resource = proto.message(proto.resource, resource_parts, "resource")
     for level in scope_spans:
         yield from _protobuf_scope_spans(proto, resource, level, batch)
@@ -320,25 +353,28 @@ def _protobuf_resource_spans(proto: _Protobuf, data: memoryview, batch: int) -> 
 
 def _protobuf_scope_spans(
     proto: _Protobuf, resource: Dict[str, Any], data: memoryview, batch: int
-) -> Iterator[Batch]:
+) -> Iterator[_Plan]:
     scope_parts: List[memoryview] = []
-    spans: List[memoryview] = []
+    # Where each span is, as offsets: a view per span would cost more than
+    # the span's own bytes.
+    spans = array("q")
     schema_url = ""
-    for number, value in _fields(data):
-        if value is None:
+    for number, start, end in _fields(data):
+        if start < 0:
             continue
         if number == 1:
-            scope_parts.append(value)
+            scope_parts.append(data[start:end])
         elif number == 2:
-            spans.append(value)
+            spans.append(start)
+            spans.append(end)
         elif number == 3:
             try:
-                schema_url = str(value, "utf-8")
+                schema_url = str(data[start:end], "utf-8")
             except UnicodeDecodeError:
                 raise ValueError("malformed protobuf body: schema_url is not UTF-8") from None
     level: Dict[str, Any] = {"scope": proto.message(proto.scope, scope_parts, "scope")}
     if schema_url:
         level["schemaUrl"] = schema_url
-    for first in range(0, len(spans), batch):
-        dicts = [proto.message(proto.span, [part], "span") for part in spans[first : first + batch]]
-        yield _batch(resource, level, dicts)
+    for first in range(0, len(spans), 2 * batch):
+        bounds = spans[first : first + 2 * batch]
+        yield resource, level, [data[bounds[i] : bounds[i + 1]].tobytes() for i in range(0, len(bounds), 2)]

@@ -31,9 +31,12 @@ Pieces = Tuple[bytes, ...]
 #: A line as a file takes it: its text (newline included), or its UTF-8 in pieces.
 FileLine = Union[str, Pieces]
 
-# A string that needs escaping is escaped this many characters at a time, so
-# that its escaped copy is never whole in memory.
+# A huge string is encoded this many characters at a time (or in at most
+# _MOST_PIECES pieces): its escaped copy is never whole in memory, and pieces
+# of this size fit in memory the allocator already holds, freed by the
+# request's body and the parser, where one piece the string's size may not.
 _CHUNK = 1 << 20
+_MOST_PIECES = 64
 # What the line encoders escape in a string (json's ensure_ascii=False).
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f\\"]')
 # Private-use characters around the stand-ins: never escaped, and the random
@@ -88,13 +91,15 @@ def _place(text: str, number: int) -> int:
 
 
 def _escaped(value: str) -> List[bytes]:
-    """A string's JSON text without its quotes, as UTF-8: one piece, or one per chunk if escaped."""
-    if _NEEDS_ESCAPE.search(value) is None:
-        return [value.encode("utf-8")]
-    return [
-        _encode_str(value[start : start + _CHUNK])[1:-1].encode("utf-8")
-        for start in range(0, len(value), _CHUNK)
-    ]
+    """A string's JSON text without its quotes, as UTF-8, a chunk a piece."""
+    size = max(_CHUNK, len(value) // _MOST_PIECES)
+    return [_escaped_chunk(value[start : start + size]) for start in range(0, len(value), size)]
+
+
+def _escaped_chunk(chunk: str) -> bytes:
+    if _NEEDS_ESCAPE.search(chunk) is None:
+        return chunk.encode("utf-8")
+    return _encode_str(chunk)[1:-1].encode("utf-8")
 
 
 # -- the stand-in record ------------------------------------------------
