@@ -6,6 +6,7 @@ process of its own.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import http.client
 import json
@@ -475,6 +476,16 @@ def _body(case, limit):
     if case == "one-huge-span":
         value = [{"key": "blob", "value": {"stringValue": "é" * (limit // 2 - 1024)}}]
         return json.dumps(request_json(span_json(1, "big", attributes=value)), ensure_ascii=False).encode()
+    if case == "protobuf-one-huge-span":
+        from google.protobuf.json_format import ParseDict
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        value = [{"key": "blob", "value": {"stringValue": "x" * (limit - 1024)}}]
+        data = request_json(span_json(1, "big", attributes=value))
+        only = data["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        only["traceId"] = base64.b64encode(bytes.fromhex(only["traceId"])).decode()
+        only["spanId"] = base64.b64encode(bytes.fromhex(only["spanId"])).decode()
+        return ParseDict(data, ExportTraceServiceRequest()).SerializeToString()
     many = _many_spans(limit)
     if case == "gzip":
         return gzip.compress(many)
@@ -488,7 +499,14 @@ def _body(case, limit):
 )
 @pytest.mark.parametrize(
     "case, processor",
-    [("many-spans", "file"), ("gzip", "file"), ("astral", "file"), ("one-huge-span", "keep")],
+    [
+        ("many-spans", "file"),
+        ("gzip", "file"),
+        ("astral", "file"),
+        ("one-huge-span", "keep"),
+        ("one-huge-span", "file"),
+        ("protobuf-one-huge-span", "file"),
+    ],
 )
 def test_peak_memory_for_one_request_at_the_limit_is_under_4x_the_limit(tmp_path, case, processor):
     body = _body(case, MEMORY_LIMIT)
@@ -503,12 +521,14 @@ def test_peak_memory_for_one_request_at_the_limit_is_under_4x_the_limit(tmp_path
         server.stdin.flush()
         before = int(server.stdout.readline())
         headers = {"Content-Type": "application/json"}
+        if case.startswith("protobuf"):
+            headers["Content-Type"] = "application/x-protobuf"
         if case == "gzip":
             headers["Content-Encoding"] = "gzip"
         connection = http.client.HTTPConnection(url[len("http://"):], timeout=120)
         connection.request("POST", "/v1/traces", body, headers)
         response = connection.getresponse()
-        assert (response.status, response.read()) == (200, b"{}")
+        assert (response.status, response.read()) == (200, b"" if case.startswith("protobuf") else b"{}")
         connection.close()
         server.stdin.write("done\n")
         server.stdin.flush()
