@@ -12,9 +12,8 @@ from conftest import make_record
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pytest_tracestore import FileBasedSpanProcessor, SpanEvent, SpanLink
+from pytest_tracestore import FileBasedSpanProcessor, SpanEvent, SpanLink, pieces
 from pytest_tracestore import artifact as artifact_module
-from pytest_tracestore import pieces
 from pytest_tracestore.artifact import ArtifactFile, FileState
 from pytest_tracestore.codecs import codec_for
 from pytest_tracestore.redact import RedactionPolicy
