@@ -8,6 +8,7 @@ the run's files beside its artifact.  ``pytest_configure`` builds one
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -19,12 +20,9 @@ import threading
 import warnings
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Generator, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Generator, Optional, Union, cast
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from . import hooks, htmlreport
 from .base import (
@@ -45,6 +43,7 @@ from .options import (
     read_report_settings,
 )
 from .providers import Mode, Providers, read_mode
+from .recording import ImportWatch, Recording, create_empty, opentelemetry_loaded
 from .redact import RedactionPolicy
 from .runfiles import XDIST_FOLDER, XDIST_REPORT, RunFiles, new_processor
 from .testspans import add_options as add_test_span_options
@@ -55,8 +54,11 @@ from .testspans import read_test_spans
 # makes one, and pytest reads every module of a plugin at start-up in every
 # process, at a cost that grows with their size.
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
     from .attribution import Attribution, Scope
     from .controller import XdistController
+    from .forwarder import Forwarder
     from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
     from .record import SpanRecord
@@ -65,6 +67,9 @@ if TYPE_CHECKING:
     from .testspans import TestSpans
 
 __all__ = ["TraceStorePlugin"]
+
+#: Makes the run's processor, when something first needs it.
+ProcessorFactory = Callable[[], "FileBasedSpanProcessor"]
 
 # The workerinput key under which the controller tells workers how to write sections.
 XDIST_SECTION = "tracestore_section"
@@ -285,8 +290,8 @@ def _worker_processor(
 
 def _run_processor(
     config: pytest.Config, files: RunFiles, where: str, *settings: Any
-) -> tuple[FileBasedSpanProcessor, Optional[XdistController]]:
-    """The processor of a run that owns its artifact: its own, or an xdist controller's."""
+) -> tuple[ProcessorFactory, Optional[XdistController]]:
+    """How to make the processor of a run that owns its artifact: its own, or an xdist controller's."""
     if not _is_xdist_controller(config):
         try:
             files.keep_previous()
@@ -294,7 +299,14 @@ def _run_processor(
             raise pytest.UsageError(
                 f"{where}: cannot write {files.artifact}: {exc.strerror or exc}"
             ) from None
-        return _make_processor(files.artifact, where, *settings), None
+        # The artifact is this run's from the start, even if no span ever
+        # comes and the processor is never made.
+        try:
+            create_empty(files.artifact)
+        except (OSError, ValueError) as exc:
+            problem = getattr(exc, "strerror", None) or exc
+            raise pytest.UsageError(f"{where}: cannot write {files.artifact}: {problem}") from None
+        return functools.partial(_make_processor, files.artifact, where, *settings), None
     from .controller import DeferredProcessor, XdistController
 
     # The controller runs no tests, but its own spans (a conftest's, say)
@@ -307,8 +319,8 @@ def _run_processor(
         raise pytest.UsageError(
             f"{where}: cannot create the folder {folder}: {exc.strerror or exc}"
         ) from None
-    deferred = DeferredProcessor(folder / "controller.jsonl", *settings)
-    return cast("FileBasedSpanProcessor", deferred), XdistController(folder)
+    deferred = cast("FileBasedSpanProcessor", DeferredProcessor(folder / "controller.jsonl", *settings))
+    return (lambda: deferred), XdistController(folder)
 
 
 @pytest.hookimpl(trylast=True)
@@ -334,6 +346,8 @@ def pytest_configure(config: pytest.Config) -> None:
     scratch: Optional[Path] = None
     if worker:
         processor, scratch = _worker_processor(config, path, where, *recording)
+        factory: ProcessorFactory = lambda: processor  # noqa: E731
+        artifact = processor.path
     else:
         files = RunFiles(path)
         try:
@@ -343,18 +357,22 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{where}: cannot lock {path}: {exc.strerror or exc}"
             ) from None
         try:
-            processor, controller = _run_processor(config, files, where, *recording)
+            factory, controller = _run_processor(config, files, where, *recording)
         except BaseException:
             files.finish(tests_ran=False)
             raise
+        artifact = files.artifact
     plugin = TraceStorePlugin(
         config,
-        processor,
+        factory,
         settings,
         xdist=controller,
         files=files,
+        artifact=artifact,
         scratch=scratch,
         provider_mode=provider_mode,
+        file_format=file_format,
+        max_spans=max_spans,
     )
     plugin.test_spans = test_spans
     config.stash[plugin_key] = plugin
@@ -365,7 +383,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(plugin.html, "tracestore-html")
     if controller is not None:
         config.pluginmanager.register(controller, "tracestore-xdist")
-    plugin.announce()
+    # Workers report their file to the controller whatever happens; test spans
+    # and a provider to install are wanted from the start.
+    eager = worker or controller is not None or test_spans is not None
+    plugin.begin(eager=eager or provider_mode is Mode.INSTALL)
 
 
 class _TermSignal:
@@ -408,36 +429,6 @@ class _TermSignal:
         pytest.exit("pytest-tracestore: received SIGTERM", returncode=pytest.ExitCode.INTERRUPTED)
 
 
-class _Forwarder(SpanProcessor):
-    """What the plugin adds to a provider: hands each span to the run's processor.
-
-    A provider shut down mid-run (a FastAPI lifespan, a fixture's teardown)
-    shuts its processors down; this one tells the plugin and goes on
-    forwarding, since an SDK provider still ends spans after its shutdown,
-    and the run's processor closes when the run ends.
-    """
-
-    def __init__(self, target: FileBasedSpanProcessor, on_shutdown: Callable[[], None]) -> None:
-        # The target's own method, as an attribute: the provider calls it
-        # directly, at no cost per span.
-        self.on_end = target.on_end  # type: ignore[method-assign]
-        self.on_start = target.on_start  # type: ignore[method-assign]
-        self._target = target
-        self._on_shutdown = on_shutdown
-
-    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:  # replaced in __init__
-        self._target.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:  # replaced in __init__
-        self._target.on_end(span)
-
-    def shutdown(self) -> None:
-        self._on_shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._target.force_flush(timeout_millis)
-
-
 class _TestRun:
     """What the plugin keeps about the test that runs now.
 
@@ -447,12 +438,14 @@ class _TestRun:
     a nested protocol keeps the outer test's and restores it.
     """
 
-    __slots__ = ("item", "view", "failed", "fail_on_error", "scope")
+    __slots__ = ("item", "view", "failed", "fail_on_error", "scope", "done")
 
-    def __init__(self, item: pytest.Item, view: ScopedTraceStore, scope: Scope) -> None:
+    def __init__(self, item: pytest.Item, scope: Scope) -> None:
         self.item = item
-        #: The spans the test owns, as they end.
-        self.view = view
+        #: The spans the test owns, as they end; ``None`` while nothing records.
+        self.view: Optional[ScopedTraceStore] = None
+        #: Set once the test's protocol is over: it gets no view after that.
+        self.done = False
         #: The test's stretch of time, with the spans it started that are still open.
         self.scope = scope
         #: Set once any phase of the test has failed.
@@ -467,21 +460,25 @@ class TraceStorePlugin:
     def __init__(
         self,
         config: pytest.Config,
-        processor: FileBasedSpanProcessor,
+        factory: ProcessorFactory,
         settings: Optional[ReportSettings] = None,
         *,
+        artifact: Path,
         xdist: Optional[XdistController] = None,
         files: Optional[RunFiles] = None,
         scratch: Optional[Path] = None,
         provider_mode: Mode = Mode.AUTO,
+        file_format: str = FORMATS[0],
+        max_spans: int = DEFAULT_MAX_SPANS,
     ) -> None:
         self.config = config
-        self.processor = processor
         self.settings = settings if settings is not None else ReportSettings()
         #: The run's files beside its artifact; ``None`` in an xdist worker.
         self.files = files
         #: The run's artifact; under xdist the processor writes elsewhere.
-        self.artifact = files.artifact if files is not None else processor.path
+        self.artifact = artifact
+        self.file_format = file_format
+        self.max_spans = max_spans
         self.xdist = xdist
         self.is_worker = _is_xdist_worker(config)
         # (recorded, kept, could not be written), once the xdist merge is done.
@@ -507,12 +504,108 @@ class TraceStorePlugin:
         # While tests run: a provider shut down then still has tests to record.
         self._testing = False
         self._term = _TermSignal()
-        # The same block every time: the per-test hooks skip a call to get it.
-        self._quiet = processor.quiet()
-        self.attribution = _attribution(processor, xdist)
-        self._refresh_transform()
-        self.providers = self._attach(processor, provider_mode)
+        self._factory = factory
+        # The processor, made and attached to the providers on first need.
+        self.recording: Recording[FileBasedSpanProcessor] = Recording(self._start_recording)
+        # The same block every time, once recording: the per-test hooks skip a call to get it.
+        self._quiet: ContextManager[object] = contextlib.nullcontext()
+        self._watch: Optional[ImportWatch] = None
+        # The processor forwarders hand spans to, once made.
+        self._target: Optional[FileBasedSpanProcessor] = None
+        self.attribution = _new_attribution()
+        self.providers = Providers(provider_mode, self._forwarder, self._processor_made, warn_always)
         self._term.install()
+
+    # -- the lazy recording set-up ----------------------------------------
+
+    def begin(self, *, eager: bool) -> None:
+        """Start recording now if something already needs it, else on first need."""
+        wanted = (
+            eager
+            or opentelemetry_loaded()
+            or bool(self.config.hook.pytest_tracestore_configure.get_hookimpls())
+        )
+        if wanted:
+            self.recording.start()
+        elif self.providers.mode is not Mode.OFF:
+            self.providers.expect()
+            self._watch = ImportWatch(self._imported)
+            self._watch.install()
+
+    @property
+    def processor(self) -> FileBasedSpanProcessor:
+        """The run's processor, made (and the providers joined) if nothing needed it before."""
+        return self.recording.start()
+
+    @property
+    def recording_started(self) -> bool:
+        """Whether the processor is made: without it, no span was recorded."""
+        return self.recording.value is not None
+
+    def _imported(self) -> None:
+        # In the user's import statement: a failure here must not break it.
+        try:
+            self.recording.start()
+        except Exception as exc:
+            warn_always(f"pytest-tracestore: could not start recording: {exc}")
+
+    def _start_recording(self, keep: Callable[[FileBasedSpanProcessor], None]) -> None:
+        """Make the processor, then join or install providers: once, under the recording lock."""
+        if self._watch is not None:
+            self._watch.uninstall()
+        processor = self._factory()
+        self._target = processor
+        keep(processor)
+        self._quiet = processor.quiet()
+        if self.xdist is None:  # the xdist controller runs no test
+            processor.attribution = self.attribution
+            # A controller's processor is made only once a span ends there.
+            processor.store.empty_hint = self.providers.empty_hint
+        self._refresh_transform()
+        self.providers.start()
+        self.provider = self.providers.provider
+        run = self._running
+        if run is not None:  # a test imported OpenTelemetry, or asked for a store
+            self._watch_test(run)
+        self.announce()
+
+    def _processor_made(self) -> Optional[FileBasedSpanProcessor]:
+        return self._target
+
+    def _forwarder(self, provider: TracerProvider) -> Forwarder:
+        from .forwarder import Forwarder
+
+        assert self._target is not None  # providers are joined once it is made
+        # A partial, not a lambda: the warning's stacklevel counts Python frames.
+        return Forwarder(self._target, functools.partial(self._provider_shut_down, provider))
+
+    def _watch_test(self, run: _TestRun) -> None:
+        """Give the running test its view of the store, once the processor is made."""
+        if self._target is None:
+            return  # the set-up gives the running test its view
+        from .store import ScopedTraceStore
+
+        with self.recording.lock:
+            processor = self._target
+            if processor is None or run.view is not None or run.done:
+                return
+            # The view keeps the spans the test owns, whenever they end during
+            # its protocol: from setup, call and teardown, from any thread.
+            view = ScopedTraceStore(
+                processor.store, max_bytes=DEFAULT_MAX_BYTES, test=run.item.nodeid
+            )
+            with self._quiet:
+                processor.subscribe(view)
+            run.view = view
+
+    def _unwatch_test(self, run: _TestRun) -> None:
+        with self.recording.lock:
+            run.done = True
+            view = run.view
+            processor = self._target
+            if view is not None and processor is not None:
+                with self._quiet:
+                    processor.unsubscribe(view)
 
     def announce(self) -> None:
         """Call ``pytest_tracestore_configure`` with the provider and the processor.
@@ -554,31 +647,29 @@ class TraceStorePlugin:
             for impl in self.config.hook.pytest_tracestore_record.get_hookimpls()
             if not (impl.hookwrapper or getattr(impl, "wrapper", False))
         ]
-        self.processor.transform = _chain(impls) if impls else None
+        processor = self._target
+        if processor is not None:
+            processor.transform = _chain(impls) if impls else None
 
     def pytest_plugin_registered(self, plugin: object) -> None:
         # conftest files below the root are registered during collection.
+        if not self.recording_started:
+            # A conftest that imported OpenTelemetry, or that wants the
+            # pytest_tracestore_configure call, needs recording now.
+            if opentelemetry_loaded() or self.config.hook.pytest_tracestore_configure.get_hookimpls():
+                self.recording.start()
+            return
         self._refresh_transform()
         if not self._announced:
             self.announce()
-
-    def _attach(self, processor: FileBasedSpanProcessor, mode: Mode) -> Providers:
-        def forwarder(provider: TracerProvider) -> _Forwarder:
-            # A partial, not a lambda: the warning's stacklevel counts Python frames.
-            return _Forwarder(processor, functools.partial(self._provider_shut_down, provider))
-
-        providers = Providers(mode, forwarder, processor, warn_always)
-        providers.start()
-        self.provider = providers.provider
-        if self.xdist is None:  # a controller's processor is made only once a span ends there
-            processor.store.empty_hint = providers.empty_hint
-        return providers
 
     def _provider_shut_down(self, provider: TracerProvider) -> None:
         """The global provider was shut down: warn if tests still run; recording goes on regardless."""
         if self._closed or not self._testing or self._warned_shutdown:
             return
         # Providers made and shut down by a fixture or a test are no news.
+        from opentelemetry import trace
+
         if provider is not self.provider and provider is not trace.get_tracer_provider():
             return
         self._warned_shutdown = True
@@ -602,7 +693,8 @@ class TraceStorePlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, None, None]:
-        self.providers.check_global()
+        if self.recording_started:
+            self.providers.check_global()
         self._testing = True
         try:
             yield
@@ -633,8 +725,8 @@ class TraceStorePlugin:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.is_worker:
             return []
-        fmt = "" if self.processor.format == FORMATS[0] else f", {self.processor.format}"
-        where = f"spans -> {self.artifact} (max {self.processor.max_spans}{fmt})"
+        fmt = "" if self.file_format == FORMATS[0] else f", {self.file_format}"
+        where = f"spans -> {self.artifact} (max {self.max_spans}{fmt})"
         if self.xdist is not None:
             where += ", merged from the xdist workers at the end"
         if self.files is not None and self.files.taken:
@@ -655,11 +747,14 @@ class TraceStorePlugin:
         if not self.tests_ran:
             terminalreporter.write_line(f"tracestore: no test ran; {self.artifact} left as it was")
             return
+        processor = self.recording.value
         if self._merged is not None:
             total, kept, unwritten = self._merged
+        elif processor is None:  # nothing needed recording: no span was made
+            total = kept = unwritten = 0
         else:
-            total, kept = self.processor.store.added, self.processor.spans_in_file
-            unwritten = int(getattr(self.processor, "spans_unwritten", 0))
+            total, kept = processor.store.added, processor.spans_in_file
+            unwritten = int(getattr(processor, "spans_unwritten", 0))
         losses = []
         dropped = total - kept - unwritten
         if dropped > 0:
@@ -680,16 +775,14 @@ class TraceStorePlugin:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: Optional[pytest.Item]
     ) -> Generator[None, None, None]:
-        from .store import ScopedTraceStore
-
-        processor = self.processor
-        # The view keeps the spans the test owns, whenever they end during
-        # its protocol: from setup, call and teardown, from any thread.
-        view = ScopedTraceStore(processor.store, max_bytes=DEFAULT_MAX_BYTES, test=item.nodeid)
+        if not self.recording_started and opentelemetry_loaded():
+            # Imported while the watch could not start recording (a module half made then).
+            self._imported()
         with self.attribution.scope(item.nodeid) as scope:
-            outer, self._running = self._running, _TestRun(item, view, scope)
-            with self._quiet:
-                processor.subscribe(view)
+            run = _TestRun(item, scope)
+            outer, self._running = self._running, run
+            # After the slot is set: a set-up starting now in another thread sees this test.
+            self._watch_test(run)
             try:
                 if self.test_spans is None:
                     yield
@@ -698,8 +791,7 @@ class TraceStorePlugin:
                     with self.test_spans.around(item):
                         yield
             finally:
-                with self._quiet:
-                    processor.unsubscribe(view)
+                self._unwatch_test(run)
                 # Release the test's spans: a long run must not keep them all.
                 self._running = outer
 
@@ -754,6 +846,8 @@ class TraceStorePlugin:
         fail_on_error = run.fail_on_error
         if not (self._fail_on_error(item) if fail_on_error is None else fail_on_error):
             return
+        if run.view is None:  # nothing recorded: no span can have failed
+            return
         try:
             run.view.assert_no_failures()
         except AssertionError as exc:
@@ -786,10 +880,12 @@ class TraceStorePlugin:
         if run is not None and run.item is not item:
             run = None
         # Outside the phase itself: the processor's warnings must stay warnings.
+        processor = self.recording.value
         with self._quiet:
             # Every test phase ends with its spans in the file, before its
             # report is made: a run killed later keeps them.
-            self.processor.drain()
+            if processor is not None:
+                processor.drain()
             if run is not None:
                 self._add_section(run, call)
                 if call.when == "teardown" and self.settings.report != "none":
@@ -860,7 +956,7 @@ class TraceStorePlugin:
                 artifact=str(view["artifact"]),
                 color=bool(view["color"]),
                 html_page=view["html_page"],
-                redaction=self.processor.redaction,
+                redaction=self.settings.redaction,
             )
         return self._section
 
@@ -889,7 +985,7 @@ class TraceStorePlugin:
         from .serialize import encode_line, record_line
 
         path = folder / safe_file_name(nodeid)
-        redaction = self.processor.redaction
+        redaction = self.settings.redaction
         try:
             folder.mkdir(parents=True, exist_ok=True)
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
@@ -971,14 +1067,18 @@ class TraceStorePlugin:
         if self._closed:
             return
         self._closed = True
+        if self._watch is not None:
+            self._watch.uninstall()
+        processor = self.recording.value
         try:
             if self._receiver is not None:
                 # Before the processor closes: a request being handled now still
                 # lands in the file.
                 self._receiver.stop()
-            with self.processor.quiet():
-                self._flush_provider()
-                self.processor.shutdown()
+            if processor is not None:
+                with processor.quiet():
+                    self._flush_provider()
+                    processor.shutdown()
             if self.xdist is not None:
                 if self.tests_ran:
                     self._merge_workers()
@@ -1005,9 +1105,7 @@ class TraceStorePlugin:
             # Its warnings (a worker that died, say) come from pytest's hooks too.
             with warnings.catch_warnings():
                 warnings.simplefilter("always", TraceStoreWarning)
-                self._merged = self.xdist.merge(
-                    made(self.processor), self.artifact, self.processor.max_spans
-                )
+                self._merged = self.xdist.merge(made(self.processor), self.artifact, self.max_spans)
         except (OSError, ValueError) as exc:
             # The worker files stay where they are: the next run salvages them.
             warn_always(
@@ -1017,16 +1115,11 @@ class TraceStorePlugin:
             )
 
 
-def _attribution(
-    processor: FileBasedSpanProcessor, xdist: Optional[XdistController]
-) -> Attribution:
-    """The run's attribution, given to the processor that records this process's tests."""
+def _new_attribution() -> Attribution:
+    """The run's attribution: which test owns each span, tracked from the first test on."""
     from .attribution import Attribution
 
-    attribution = Attribution()
-    if xdist is None:  # the xdist controller runs no test
-        processor.attribution = attribution
-    return attribution
+    return Attribution()
 
 
 def _chain(impls: list[Any]) -> RecordTransform:
@@ -1062,16 +1155,17 @@ def trace_store_fixture(request: pytest.FixtureRequest) -> ScopedTraceStore:
     the whole run's store.
     """
     plugin = _plugin(request.config)
+    processor = plugin.processor  # recording starts here if nothing needed it before
     run = plugin._running
-    if run is not None and run.item is request.node:
+    if run is not None and run.item is request.node and run.view is not None:
         return run.view
     # A test run without the plugin's protocol hook (another plugin's runner):
     # a view of its own, from now to the end of the test.
     from .store import ScopedTraceStore
 
-    view = ScopedTraceStore(plugin.processor.store)
-    plugin.processor.subscribe(view)
-    request.addfinalizer(lambda: plugin.processor.unsubscribe(view))
+    view = ScopedTraceStore(processor.store)
+    processor.subscribe(view)
+    request.addfinalizer(lambda: processor.unsubscribe(view))
     return view
 
 
