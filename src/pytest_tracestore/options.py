@@ -234,3 +234,21 @@ def read_report_settings(config: pytest.Config) -> ReportSettings:
     except ValueError as exc:
         raise pytest.UsageError(f"trace_store_redact (ini): {exc}") from None
     return ReportSettings(report, fail_on_error, failed_dir, redaction)
+
+
+def test_spans_wanted(config: pytest.Config) -> bool:
+    """Whether ``--trace-store-test-spans`` or its ini key asks for test spans; a bad ini value is a usage error."""
+    wanted = bool(config.getoption("trace_store_test_spans", None))
+    # Read even when the flag is given, so a bad value never passes unseen.
+    return _read_bool_ini(config, "trace_store_test_spans") or wanted
+
+
+def read_html_path(config: pytest.Config, artifact: Path, *, check: bool = True) -> Optional[Path]:
+    """The page's path, or ``None``; with ``check``, a path that cannot be written is a usage error."""
+    found = read_output_path(config, "trace_store_html", check=check)
+    if found is None:
+        return None
+    path, where = found
+    if os.path.abspath(path) == os.path.abspath(artifact):
+        raise pytest.UsageError(f"{where}: {path} is the trace file itself; give another path")
+    return path

@@ -1,17 +1,16 @@
 """The plugin's command-line options and ini keys, registered in one place.
 
-``options`` reads and checks what they hold; ``testspans`` and
-``htmlreport`` register their own beside these.
+``options`` reads and checks what they hold.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from . import htmlreport
 from .base import DEFAULT_BATCH_SIZE
 from .options import DEFAULT_MAX_SPANS
-from .testspans import add_options as add_test_span_options
 
 __all__ = ["MARKER_HELP", "add_options"]
 
@@ -85,8 +84,8 @@ def add_options(parser: pytest.Parser) -> None:
         help="write each failed test's spans, in full, to one JSONL file in DIR. "
         "Ini: trace_store_failed_dir.",
     )
-    add_test_span_options(group, parser)
-    htmlreport.add_options(group, parser)
+    _add_test_span_options(group, parser)
+    _add_html_options(group, parser)
     group.addoption(
         "--trace-store-provider",
         dest="trace_store_provider",
@@ -152,5 +151,41 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "trace_store_format",
         help="format of the span file: jsonl (default) or otlp (OTLP JSON Lines)",
+        default="",
+    )
+
+
+def _add_test_span_options(group: Any, parser: pytest.Parser) -> None:
+    """The flag and the ini key, one ``dest``."""
+    group.addoption(
+        "--trace-store-test-spans",
+        dest="trace_store_test_spans",
+        action="store_true",
+        default=None,
+        help="make a span for the session and one per test (setup to teardown) that the "
+        "test's own spans nest under, and set TRACEPARENT while each test runs. "
+        "Ini: trace_store_test_spans.",
+    )
+    parser.addini(
+        "trace_store_test_spans",
+        help="a span for the session and one per test, TRACEPARENT set while each "
+        "test runs (true or false)",
+        default="false",
+    )
+
+
+def _add_html_options(group: Any, parser: pytest.Parser) -> None:
+    """Register ``--trace-store-html`` and its ini key."""
+    group.addoption(
+        "--trace-store-html",
+        dest="trace_store_html",
+        metavar="PATH",
+        default=None,
+        help="write a self-contained HTML page of the run's traces (a waterfall per trace, "
+        "failed tests' spans included) to PATH at the end of the run. Ini: trace_store_html.",
+    )
+    parser.addini(
+        "trace_store_html",
+        help="self-contained HTML page of the run's traces, relative to the ini file's folder",
         default="",
     )

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Generator, Opti
 
 import pytest
 
-from . import htmlreport
 from .base import DEFAULT_MAX_BYTES, FORMATS, TraceStoreWarning, display_path, warn_always
 from .options import DEFAULT_MAX_SPANS, ReportSettings
 from .providers import Mode, Providers
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from .attribution import Attribution, Scope
     from .controller import XdistController
     from .forwarder import Forwarder
+    from .htmlreport import HtmlReport
     from .processor import FileBasedSpanProcessor, RecordTransform
     from .receiver import OTLPReceiver
     from .record import SpanRecord
@@ -122,7 +122,7 @@ class TraceStorePlugin:
         #: The session's and each test's own spans, when asked for.
         self.test_spans: Optional[TestSpans] = None
         #: The run's trace page and pytest-html extras, when either is asked for.
-        self.html: Optional[htmlreport.HtmlReport] = None
+        self.html: Optional[HtmlReport] = None
         #: The run's HTML page, named below each trace of a report section; set
         #: by whatever writes the page, before the first test runs.
         self.html_page: Optional[Path] = None

@@ -14,20 +14,29 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 
 import pytest
 
-from . import htmlreport
 from .base import DEFAULT_BATCH_SIZE
-from .options import DEFAULT_MAX_SPANS, read_count, read_format, read_path, read_report_settings
+from .options import (
+    DEFAULT_MAX_SPANS,
+    read_count,
+    read_format,
+    read_html_path,
+    read_path,
+    read_report_settings,
+    test_spans_wanted,
+)
 from .providers import Mode, read_mode
 from .recording import create_empty
 from .registration import MARKER_HELP
 from .runfiles import RunFiles, make_processor
 from .session import ProcessorFactory, TraceStorePlugin, is_xdist_worker, plugin_key
-from .testspans import read_test_spans
 from .worker import worker_processor
 
 if TYPE_CHECKING:
     from .controller import XdistController
+    from .htmlreport import HtmlReport
     from .processor import FileBasedSpanProcessor
+    from .redact import RedactionPolicy
+    from .testspans import TestSpans
 
 __all__ = ["configure"]
 
@@ -90,8 +99,12 @@ def configure(config: pytest.Config) -> None:
     # A worker writes where its controller, which checked the path, tells it.
     path, where = read_path(config, check=not worker)
     settings = read_report_settings(config)
-    test_spans = read_test_spans(config, controller=is_xdist_controller(config))
-    html_path = htmlreport.read_html_path(config, path, check=not worker)
+    test_spans: Optional[TestSpans] = None
+    if test_spans_wanted(config):
+        from .testspans import read_test_spans
+
+        test_spans = read_test_spans(config, controller=is_xdist_controller(config))
+    html_path = read_html_path(config, path, check=not worker)
     provider_mode = read_mode(config)
     recording = (max_spans, file_format, settings.redaction, batch_size)
     controller: Optional[XdistController] = None
@@ -130,7 +143,7 @@ def configure(config: pytest.Config) -> None:
     plugin.test_spans = test_spans
     config.stash[plugin_key] = plugin
     config.pluginmanager.register(plugin, "tracestore-plugin")
-    plugin.html = htmlreport.HtmlReport.create(config, html_path, settings.redaction)
+    plugin.html = _html_report(config, html_path, settings.redaction)
     plugin.html_page = html_path
     if plugin.html is not None:
         config.pluginmanager.register(plugin.html, "tracestore-html")
@@ -140,3 +153,14 @@ def configure(config: pytest.Config) -> None:
     # and a provider to install are wanted from the start.
     eager = worker or controller is not None or test_spans is not None
     plugin.begin(eager=eager or provider_mode is Mode.INSTALL)
+
+
+def _html_report(
+    config: pytest.Config, path: Optional[Path], redaction: Optional[RedactionPolicy]
+) -> Optional[HtmlReport]:
+    """The run's page and pytest-html extras, when either is asked for (pytest-html looked up by name)."""
+    if path is None and not (config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None)):
+        return None
+    from .htmlreport import HtmlReport
+
+    return HtmlReport.create(config, path, redaction)
