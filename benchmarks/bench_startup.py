@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 SUITES = {"1 test": 1, "500 tests": 500}
 SETUPS = {"without (-p no:tracestore)": ["-p", "no:tracestore"], "with the plugin": []}
@@ -56,14 +57,19 @@ def command(extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:randomly", *extra]
 
 
-def environment(bytecode_cache: bool = True) -> dict[str, str]:
+def environment(no_cache: Optional[Path] = None) -> dict[str, str]:
+    """The runs' environment; with ``no_cache`` (an empty folder) no bytecode cache is read or written."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
-    if bytecode_cache:
+    if no_cache is None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("PYTHONPYCACHEPREFIX", None)
     else:
+        # Caches are looked for under the prefix only (pytest's rewritten
+        # modules too), where nothing is ever written.
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = str(no_cache)
     return env
 
 
@@ -103,14 +109,14 @@ def main() -> None:
         "--no-bytecode-cache", action="store_true", help="compile every module from source in every run"
     )
     args = parser.parse_args()
-    env = environment(bytecode_cache=not args.no_bytecode_cache)
     rounds = 2 if args.quick else args.rounds
     count = not args.quick and shutil.which("valgrind") is not None
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        env = environment(Path(tmp) / "no-cache" if args.no_bytecode_cache else None)
         for suite, size in SUITES.items():
             folder = Path(tmp) / suite.replace(" ", "-")
             make_suite(folder, size)
-            for extra in SETUPS.values():  # fills the bytecode caches, untimed
+            for extra in SETUPS.values():  # fills the bytecode caches (if used), untimed
                 timed(folder, extra, env)
             cache = "no bytecode cache" if args.no_bytecode_cache else "bytecode caches"
             print(f"{suite} (no span, no SDK imported by the suite; {cache}):")
