@@ -99,7 +99,8 @@ def _resolve(config: pytest.Config, value: str, where: str) -> Path:
     return path if path.is_absolute() else Path(base) / path
 
 
-def _make_folder(folder: Path, where: str) -> None:
+def make_folder(folder: Path, where: str) -> None:
+    """Make ``folder`` and its parents; a usage error naming ``where`` if that fails."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -163,7 +164,7 @@ def _check_file(path: Path, where: str, check: bool) -> Path:
             "give a file path"
         )
     if check:
-        _make_folder(path.parent, where)
+        make_folder(path.parent, where)
         _check_writable(path.parent, where)
     return path
 
@@ -204,7 +205,7 @@ def _read_failed_dir(config: pytest.Config) -> Optional[Path]:
         raise pytest.UsageError(f"{where}: {folder} is a file; give a folder")
     # Made now: a folder that cannot be made would otherwise cost every
     # failed test its file, each with a warning, after the run had begun.
-    _make_folder(folder, where)
+    make_folder(folder, where)
     _check_writable(folder, where)
     return folder
 

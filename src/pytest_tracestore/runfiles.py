@@ -27,6 +27,7 @@ import pytest
 
 from .base import DEFAULT_MAX_BYTES
 from .lock import RunLock
+from .options import make_folder
 
 if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor
@@ -69,12 +70,7 @@ def make_processor(
     batch_size: int,
 ) -> FileBasedSpanProcessor:
     """:func:`new_processor`, its folder made first; a usage error naming ``where`` if either fails."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise pytest.UsageError(
-            f"{where}: cannot create the folder {path.parent}: {exc.strerror or exc}"
-        ) from None
+    make_folder(path.parent, where)
     try:
         return new_processor(path, max_spans, file_format, redaction, batch_size)
     except OSError as exc:

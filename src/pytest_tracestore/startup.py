@@ -17,6 +17,7 @@ import pytest
 from .base import DEFAULT_BATCH_SIZE
 from .options import (
     DEFAULT_MAX_SPANS,
+    make_folder,
     read_count,
     read_format,
     read_html_path,
@@ -77,12 +78,7 @@ def _run_processor(
     # are kept like a worker's and merged with theirs at the end.  The
     # artifact is left alone until then.
     folder = files.worker_folder()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise pytest.UsageError(
-            f"{where}: cannot create the folder {folder}: {exc.strerror or exc}"
-        ) from None
+    make_folder(folder, where)
     deferred = cast("FileBasedSpanProcessor", DeferredProcessor(folder / "controller.jsonl", *settings))
     return (lambda: deferred), XdistController(folder)
 
