@@ -86,7 +86,8 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_sees_the_imports_it_should():
     graph = _graph()
     assert "base" in graph["otlp"]
-    assert "processor" in graph["plugin"] or "runfiles" in graph["plugin"]
+    assert "startup" in graph["plugin"]
+    assert "runfiles" in graph["startup"]
 
 
 def test_no_module_imports_itself_back_through_others():

@@ -3,8 +3,10 @@
 The storage and query core (``base``, ``record``, ``query``, ``store``,
 ``serialize``, ``parse``, ``codecs``, ``artifact``, ``processor``, ``merge``,
 ``otlp``, ``receiver``, ``render``, ``redact``, ``trace``, ``tree``,
-``matchers``, ``snapshot``) imports no pytest; ``plugin`` holds every pytest
-hook, ``controller`` the pytest-xdist controller's side, and ``hooks`` the hook
+``matchers``, ``snapshot``) imports no pytest.  ``plugin`` is pytest's
+entry point, ``session`` the plugin object holding the pytest hooks,
+``recording`` when recording starts (on first need), ``controller`` and
+``worker`` the two sides of pytest-xdist, and ``hooks`` the hook
 specifications.
 """
 

@@ -52,8 +52,10 @@ def pytest_tracestore_configure(
     span processors or exporters to it here.  The hook is historic: a
     ``conftest.py`` loaded later, during collection, is called too.
 
-    In a pytest-xdist controller, which runs no tests, the processor is made
-    only once some plugin implements this hook (the provider holds a stand-in
-    that makes it when a span first ends there), so the call may come after
-    ``pytest_configure``, when that plugin registers.
+    The run's recording starts for it: an implementation in a plugin or
+    conftest known at ``pytest_configure`` is called then, one in a conftest
+    found later when that conftest registers.  In a pytest-xdist controller,
+    which runs no tests, the processor is made only once some plugin
+    implements this hook (the provider holds a stand-in that makes it when a
+    span first ends there).
     """

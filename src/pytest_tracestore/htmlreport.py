@@ -13,7 +13,6 @@ pytest-html is never imported: its extras are plain dicts.
 from __future__ import annotations
 
 import html as _html
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
@@ -21,15 +20,13 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 import pytest
 
 from .base import TraceStoreWarning, warn_always
-from .options import read_output_path
 
 if TYPE_CHECKING:
     from .record import SpanRecord
     from .redact import RedactionPolicy
 
-__all__ = ["HtmlReport", "add_options", "read_html_path"]
+__all__ = ["HtmlReport", "pytest_html_active"]
 
-_OPTION = "trace_store_html"
 # The key of a worker's failed tests' spans in pytest-xdist's workeroutput.
 XDIST_HTML = "tracestore_html"
 _IFRAME = (
@@ -40,35 +37,8 @@ _IFRAME = (
 _Tests = Dict[Tuple[str, str], str]
 
 
-def add_options(group: Any, parser: pytest.Parser) -> None:
-    """Register ``--trace-store-html`` and its ini key."""
-    group.addoption(
-        "--trace-store-html",
-        dest=_OPTION,
-        metavar="PATH",
-        default=None,
-        help="write a self-contained HTML page of the run's traces (a waterfall per trace, "
-        "failed tests' spans included) to PATH at the end of the run. Ini: trace_store_html.",
-    )
-    parser.addini(
-        _OPTION,
-        help="self-contained HTML page of the run's traces, relative to the ini file's folder",
-        default="",
-    )
-
-
-def read_html_path(config: pytest.Config, artifact: Path, *, check: bool = True) -> Optional[Path]:
-    """The page's path, or ``None``; with ``check``, a path that cannot be written is a usage error."""
-    found = read_output_path(config, _OPTION, check=check)
-    if found is None:
-        return None
-    path, where = found
-    if os.path.abspath(path) == os.path.abspath(artifact):
-        raise pytest.UsageError(f"{where}: {path} is the trace file itself; give another path")
-    return path
-
-
-def _pytest_html_active(config: pytest.Config) -> bool:
+def pytest_html_active(config: pytest.Config) -> bool:
+    """Whether pytest-html writes a report in this run."""
     return config.pluginmanager.hasplugin("html") and bool(config.getoption("htmlpath", None))
 
 
@@ -83,7 +53,7 @@ class HtmlReport:
         #: controller instead); ``None`` when only pytest-html gets pages.
         self.path = path
         self.redaction = redaction
-        self.extras = _pytest_html_active(config)
+        self.extras = pytest_html_active(config)
         # Node id -> the failed test's spans, redacted.
         self.failed: Dict[str, List[SpanRecord]] = {}
         #: ``(spans, traces)`` on the page once written.

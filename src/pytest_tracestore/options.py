@@ -99,7 +99,8 @@ def _resolve(config: pytest.Config, value: str, where: str) -> Path:
     return path if path.is_absolute() else Path(base) / path
 
 
-def _make_folder(folder: Path, where: str) -> None:
+def make_folder(folder: Path, where: str) -> None:
+    """Make ``folder`` and its parents; a usage error naming ``where`` if that fails."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -163,7 +164,7 @@ def _check_file(path: Path, where: str, check: bool) -> Path:
             "give a file path"
         )
     if check:
-        _make_folder(path.parent, where)
+        make_folder(path.parent, where)
         _check_writable(path.parent, where)
     return path
 
@@ -204,7 +205,7 @@ def _read_failed_dir(config: pytest.Config) -> Optional[Path]:
         raise pytest.UsageError(f"{where}: {folder} is a file; give a folder")
     # Made now: a folder that cannot be made would otherwise cost every
     # failed test its file, each with a warning, after the run had begun.
-    _make_folder(folder, where)
+    make_folder(folder, where)
     _check_writable(folder, where)
     return folder
 
@@ -234,3 +235,21 @@ def read_report_settings(config: pytest.Config) -> ReportSettings:
     except ValueError as exc:
         raise pytest.UsageError(f"trace_store_redact (ini): {exc}") from None
     return ReportSettings(report, fail_on_error, failed_dir, redaction)
+
+
+def test_spans_wanted(config: pytest.Config) -> bool:
+    """Whether ``--trace-store-test-spans`` or its ini key asks for test spans; a bad ini value is a usage error."""
+    wanted = bool(config.getoption("trace_store_test_spans", None))
+    # Read even when the flag is given, so a bad value never passes unseen.
+    return _read_bool_ini(config, "trace_store_test_spans") or wanted
+
+
+def read_html_path(config: pytest.Config, artifact: Path, *, check: bool = True) -> Optional[Path]:
+    """The page's path, or ``None``; with ``check``, a path that cannot be written is a usage error."""
+    found = read_output_path(config, "trace_store_html", check=check)
+    if found is None:
+        return None
+    path, where = found
+    if os.path.abspath(path) == os.path.abspath(artifact):
+        raise pytest.UsageError(f"{where}: {path} is the trace file itself; give another path")
+    return path

@@ -195,16 +195,16 @@ class Providers:
     """Carries a :class:`Decision` out: joins providers, keeps what it joined.
 
     ``forwarder(provider)`` makes the span processor that a provider gets
-    (one per provider, so each can tell of its own shutdown); ``processor``
-    is the run's processor, which a provider that already forwards to it
-    does not get a second time.
+    (one per provider, so each can tell of its own shutdown); ``processor()``
+    gives the run's processor (``None`` while it is not made), which a
+    provider that already forwards to it does not get a second time.
     """
 
     def __init__(
         self,
         mode: Mode,
         forwarder: Callable[[Any], Any],
-        processor: object,
+        processor: Callable[[], object],
         warn: Callable[[str], None],
     ) -> None:
         self.mode = mode
@@ -229,6 +229,14 @@ class Providers:
         self._watch: Any = None
 
     # -- start-up --------------------------------------------------------
+
+    def expect(self) -> Decision:
+        """The decision while OpenTelemetry is not imported: no global provider can be set yet.
+
+        :meth:`start` runs once it is, and decides the same way.
+        """
+        self.decision = DECISIONS[(self.mode, Found.NONE)]
+        return self.decision
 
     def start(self) -> Decision:
         """Decide, from the mode and the global provider, and act on it."""
@@ -276,14 +284,20 @@ class Providers:
 
     def _fallback_provider(self) -> Any:
         """The session provider the global API records through while no app provider is set."""
-        if self._fallback is None:
-            from opentelemetry.sdk.trace import TracerProvider
+        fallback = self._fallback
+        if fallback is not None:
+            return fallback
+        # Two threads' first spans may ask at once: one provider for both.
+        with self._lock:
+            if self._fallback is None:
+                from opentelemetry.sdk.trace import TracerProvider
 
-            before = self.joined.copy()
-            self._fallback = TracerProvider()  # joined as it is made
-            self.join(self._fallback)
-            self.joined = before  # the header tells of it; the summary tells of the app's
-        return self._fallback
+                before = self.joined.copy()
+                provider = TracerProvider()  # joined as it is made
+                self.join(provider)
+                self.joined = before  # the header tells of it; the summary tells of the app's
+                self._fallback = provider
+            return self._fallback
 
     def session_provider(self) -> Any:
         """The provider the ``pytest_tracestore_configure`` hook is given."""
@@ -341,14 +355,15 @@ class Providers:
     def _holds_ours(self, provider: Any) -> bool:
         from ._sdk import span_processors
 
-        return any(p is self._processor or p in self._forwarders for p in span_processors(provider))
+        processor = self._processor()
+        return any(p is processor or p in self._forwarders for p in span_processors(provider))
 
     def _forwards_already(self, provider: Any, processor: Any) -> bool:
         # The trace_store_processor fixture's processor, added to a provider
         # joined as it was made, or the forwarder of a wrapper (logfire's
         # global provider, say) that hands it to the SDK provider it wraps:
         # once is enough.
-        if processor is not self._processor and processor not in self._forwarders:
+        if processor is not self._processor() and processor not in self._forwarders:
             return False
         adding = self._adding
         if adding is not None and adding[0] is provider and adding[1] is processor:

@@ -17,21 +17,23 @@ for what a killed run left behind:
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+import pytest
+
 from .base import DEFAULT_MAX_BYTES
 from .lock import RunLock
+from .options import make_folder
 
 if TYPE_CHECKING:
     from .processor import FileBasedSpanProcessor
     from .redact import RedactionPolicy
 
-__all__ = ["XDIST_FOLDER", "XDIST_REPORT", "RunFiles", "new_processor"]
+__all__ = ["XDIST_FOLDER", "XDIST_REPORT", "RunFiles", "make_processor", "new_processor"]
 
 # Keys of the pytest-xdist hand-over: the controller tells each worker where
 # to write (workerinput); each worker reports its spans back (workeroutput).
@@ -57,6 +59,24 @@ def new_processor(
         redaction=redaction,
         batch_size=batch_size,
     )
+
+
+def make_processor(
+    path: Path,
+    where: str,
+    max_spans: int,
+    file_format: str,
+    redaction: Optional[RedactionPolicy],
+    batch_size: int,
+) -> FileBasedSpanProcessor:
+    """:func:`new_processor`, its folder made first; a usage error naming ``where`` if either fails."""
+    make_folder(path.parent, where)
+    try:
+        return new_processor(path, max_spans, file_format, redaction, batch_size)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"{where}: cannot write {path}: {exc.strerror or exc}"
+        ) from None
 
 
 class RunFiles:
@@ -105,7 +125,7 @@ class RunFiles:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self._restore_previous()
-            for folder in self._glob("xdist-*"):
+            for folder in self._beside_artifact("xdist-"):
                 if folder.is_dir():
                     self._salvage(folder)
         self.notes.extend(str(w.message) for w in caught)
@@ -147,14 +167,21 @@ class RunFiles:
                 self._lock.release()
                 self._lock = None
 
-    def _glob(self, what: str) -> list[Path]:
-        parent, name = self.artifact.parent, self.artifact.name
-        return sorted(Path(p) for p in glob.glob(str(parent / f".{glob.escape(name)}.{what}")))
+    def _beside_artifact(self, kind: str) -> list[Path]:
+        """The files beside the artifact named ``.<name>.<kind><anything>``, sorted."""
+        parent = self.artifact.parent
+        prefix = f".{self.artifact.name}.{kind}"
+        try:
+            # A prefix test, not a glob: compiling a pattern costs every run's start.
+            names = [name for name in os.listdir(parent) if name.startswith(prefix)]
+        except OSError:
+            return []
+        return sorted(parent / name for name in names)
 
     def _restore_previous(self) -> None:
         # A run killed before its first test leaves the file it moved aside,
         # the last run's real one: it goes back, the killed run recorded nothing.
-        for previous in self._glob("previous-*"):
+        for previous in self._beside_artifact("previous-"):
             try:
                 os.replace(previous, self.artifact)
             except OSError:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 import pytest
 
 from .base import OPEN_SPANS_KEY, TraceStoreWarning
-from .options import _read_bool_ini
+from .options import test_spans_wanted
 
 # OpenTelemetry is imported where it is used: a run without test spans reads
 # the option here and nothing more.
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
 
-__all__ = ["SESSION_SPAN_NAME", "TestSpans", "add_options", "read_test_spans"]
+__all__ = ["SESSION_SPAN_NAME", "TestSpans", "read_test_spans"]
 
 SESSION_SPAN_NAME = "pytest session"
 _TRACER = "pytest_tracestore"
@@ -45,33 +45,12 @@ _ENV = ("TRACEPARENT", "TRACESTATE")
 _DESCRIPTION_MAX = 200
 
 
-def add_options(group: Any, parser: pytest.Parser) -> None:
-    """The flag and the ini key, one ``dest``."""
-    group.addoption(
-        "--trace-store-test-spans",
-        dest="trace_store_test_spans",
-        action="store_true",
-        default=None,
-        help="make a span for the session and one per test (setup to teardown) that the "
-        "test's own spans nest under, and set TRACEPARENT while each test runs. "
-        "Ini: trace_store_test_spans.",
-    )
-    parser.addini(
-        "trace_store_test_spans",
-        help="a span for the session and one per test, TRACEPARENT set while each "
-        "test runs (true or false)",
-        default="false",
-    )
-
-
 def read_test_spans(config: pytest.Config, *, controller: bool) -> Optional[TestSpans]:
     """The run's :class:`TestSpans` when the flag or ini key asks for them, else ``None``.
 
     A bad ini value is a usage error naming it.
     """
-    wanted = bool(config.getoption("trace_store_test_spans", None))
-    # Read even when the flag is given, so a bad value never passes unseen.
-    if not (_read_bool_ini(config, "trace_store_test_spans") or wanted):
+    if not test_spans_wanted(config):
         return None
     parent, problem = _incoming_context()
     if problem is not None:
